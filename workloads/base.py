@@ -267,7 +267,7 @@ class ShuffledBatches:
 
     def _epoch_order(self) -> torch.Tensor:
         if self._order is None:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
             order = torch.randperm(self.size, generator=generator)
             self._order = order.to(next(iter(self.arrays.values())).device)
         return self._order

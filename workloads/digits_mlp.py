@@ -9,9 +9,8 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch import nn
-
 from algobench.workloads.base import ArrayWorkload, Splits
+from torch import nn
 
 DATA_SPLIT_SEED = 0
 

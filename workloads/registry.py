@@ -7,9 +7,9 @@ import importlib
 from types import MappingProxyType
 
 import torch
+from algobench.workloads.base import Workload
 
 from algobench.errors import UnknownWorkloadError
-from algobench.workloads.base import Workload
 
 WORKLOADS: MappingProxyType[str, str] = MappingProxyType(
     {

@@ -1,0 +1,151 @@
+"""The ``algobench`` command line: one subcommand per job, errors as one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from algobench.errors import AlgobenchError
+
+DEFAULT_EXPERIMENT_DIR = "experiments"
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to run: shared by ``submit`` and ``slurm submit``."""
+    parser.add_argument("submission", help="path of the submission file (AlgoPerf or native form)")
+    parser.add_argument(
+        "--workloads",
+        default="mnist1d",
+        help="comma-separated workload names (see `algobench workloads`); default: %(default)s",
+    )
+    parser.add_argument(
+        "--ruleset",
+        choices=("external", "self"),
+        default="external",
+        help="external: hyperparameters from the search space; self: none, 1.5x budget "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--trials", type=int, default=5, help="trials per study (external tuning; default: %(default)s)")
+    parser.add_argument("--studies", type=int, default=3, help="independent studies (default: %(default)s)")
+    parser.add_argument(
+        "--search-space",
+        default=None,
+        help="tuning_search_space.json (default: the one next to the submission)",
+    )
+    parser.add_argument(
+        "--experiment-dir",
+        default=DEFAULT_EXPERIMENT_DIR,
+        help="where results go; rerunning the same command resumes there (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for hyperparameter sampling and trials")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: %(default)s")
+    parser.add_argument(
+        "--no-stop-on-target",
+        dest="stop_on_target",
+        action="store_false",
+        help="train to the budget even after the target is reached",
+    )
+
+
+def plan_from_args(args: argparse.Namespace) -> list:
+    """The trials selected by ``add_selection_arguments``' options."""
+    from algobench.experiment import plan_trials
+
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    if not workloads:
+        raise AlgobenchError("--workloads is empty")
+    return plan_trials(
+        args.submission,
+        workloads=workloads,
+        ruleset=args.ruleset,
+        num_trials=args.trials,
+        num_studies=args.studies,
+        experiment_dir=args.experiment_dir,
+        seed=args.seed,
+        device=args.device,
+        search_space_path=args.search_space,
+        stop_on_target=args.stop_on_target,
+    )
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from algobench.experiment import format_table, run_trials, summarize_workloads
+
+    specs = plan_from_args(args)
+    print(f"{len(specs)} trials -> {args.experiment_dir}", file=sys.stderr)
+
+    def report(spec, summary) -> None:
+        ttt = summary.get("time_to_target")
+        outcome = f"target in {ttt:.1f} s" if ttt is not None else summary["status"]
+        error = f": {summary['error'].splitlines()[0]}" if summary.get("error") else ""
+        print(
+            f"  {spec.workload_name} study {spec.study} trial {spec.trial}: {outcome}{error}",
+            file=sys.stderr,
+        )
+
+    summaries = run_trials(
+        specs,
+        executor=args.executor,
+        trial_timeout_sec=args.trial_timeout,
+        retry_failed=args.retry_failed,
+        show_progress=not args.quiet,
+        on_summary=report,
+    )
+    print(format_table(summarize_workloads(summaries), args.experiment_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="algobench",
+        description="Time-to-result benchmark of neural-network training algorithms "
+        "(AlgoPerf's rules, sized for a CPU).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    submit = commands.add_parser(
+        "submit",
+        help="run a submission on workloads and print time-to-target per workload",
+        description="Run SUBMISSION on the chosen workloads under a tuning ruleset; prints a "
+        "progress bar per trial and, at the end, the time-to-target of each workload. "
+        "Results go to EXPERIMENT_DIR/<submission>/study_<k>/<workload>_pytorch/trial_<j>/.",
+    )
+    add_selection_arguments(submit)
+    submit.add_argument(
+        "--executor",
+        choices=("inprocess", "subprocess"),
+        default="inprocess",
+        help="inprocess (fastest) or subprocess (a crash or hang is only that trial's failure)",
+    )
+    submit.add_argument(
+        "--trial-timeout", type=float, default=None, help="with --executor subprocess: kill a trial after this many seconds"
+    )
+    submit.add_argument("--retry-failed", action="store_true", help="rerun trials that failed or timed out")
+    submit.add_argument("--quiet", action="store_true", help="no progress bars")
+    submit.set_defaults(func=run_submit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AlgobenchError as error:
+        if args.debug:
+            raise
+        print(f"algobench: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "algobench: interrupted; finished trials and checkpoints are kept. "
+            "Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Loading submission files, in AlgoPerf's form or algobench's native form (DESIGN.md contract 2).
+
+Both forms end up as one ``Submission``: AlgoPerf's four functions, which is all the runner
+calls. A native file (``make_optimizer``) is adapted here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from algobench import spec
+from algobench.algoperf_compat import algoperf_modules
+from algobench.errors import DivergedError, SubmissionError
+from algobench.hyperparameters import Hyperparameters
+
+ALGOPERF_REQUIRED = ("get_batch_size", "init_optimizer_state", "update_params")
+NATIVE_REQUIRED = ("make_optimizer",)
+
+# The keyword arguments the runner passes, exactly as AlgoPerf's submission_runner names them.
+UPDATE_PARAMS_ARGS = (
+    "workload", "current_param_container", "current_params_types", "model_state",
+    "hyperparameters", "batch", "loss_type", "optimizer_state", "eval_results", "global_step",
+    "rng",
+)  # fmt: skip
+PREPARE_FOR_EVAL_ARGS = tuple(a for a in UPDATE_PARAMS_ARGS if a != "batch")
+INIT_OPTIMIZER_ARGS = ("workload", "model_params", "model_state", "hyperparameters", "rng")
+DATA_SELECTION_ARGS = (
+    "workload", "input_queue", "optimizer_state", "current_param_container", "model_state",
+    "hyperparameters", "global_step", "rng",
+)  # fmt: skip
+
+# Hyperparameter names a native submission's optimizer understands, and how to write them
+# into ``param_groups`` when a tuner (PBT) changes them mid-run.
+PARAM_GROUP_WRITERS: Mapping[str, Callable[[dict[str, Any], float], None]] = {
+    "learning_rate": lambda g, v: g.update(lr=v, initial_lr=v),
+    "weight_decay": lambda g, v: g.update(weight_decay=v),
+    "momentum": lambda g, v: g.update(momentum=v),
+    "beta1": lambda g, v: g.update(betas=(v, g["betas"][1])),
+    "one_minus_beta1": lambda g, v: g.update(betas=(1.0 - v, g["betas"][1])),
+    "beta2": lambda g, v: g.update(betas=(g["betas"][0], v)),
+    "epsilon": lambda g, v: g.update(eps=v),
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A loaded submission: AlgoPerf's functions, whatever form the file was written in."""
+
+    path: Path
+    form: str  # "algoperf" or "native"
+    get_batch_size: Callable[[str], int] | None
+    init_optimizer_state: Callable[..., Any]
+    update_params: Callable[..., spec.UpdateReturn]
+    data_selection: Callable[..., Any]
+    prepare_for_eval: Callable[..., spec.UpdateReturn] | None
+    update_params_takes_train_state: bool
+
+    @property
+    def name(self) -> str:
+        """The folder name (``submissions/nadamw/submission.py`` -> ``nadamw``), else the stem."""
+        return self.path.parent.name if self.path.stem == "submission" else self.path.stem
+
+    def batch_size(self, workload: Any, hyperparameters: Mapping[str, Any] | None) -> int:
+        """The submission's batch size for ``workload``.
+
+        AlgoPerf files only know AlgoPerf's workload names; for ours they raise, and the
+        workload's default batch size is used instead (with a warning).
+        """
+        if hyperparameters and "batch_size" in hyperparameters:
+            return int(hyperparameters["batch_size"])
+        if self.get_batch_size is not None:
+            for name in (workload.name, workload.base_name):
+                try:
+                    return int(self.get_batch_size(name))
+                except (KeyError, ValueError, NotImplementedError):
+                    continue
+            warnings.warn(
+                f"{self.path}: get_batch_size does not know {workload.name!r}; "
+                f"using the workload's default batch size {workload.default_batch_size}",
+                stacklevel=2,
+            )
+        return workload.default_batch_size
+
+    def apply_hyperparameters(self, optimizer_state: Any, hyperparameters: Mapping[str, Any]) -> None:
+        """Write changed hyperparameters into a native submission's optimizer (PBT)."""
+        if self.form != "native":
+            return
+        optimizer, scheduler = optimizer_state["optimizer"], optimizer_state.get("scheduler")
+        for key, value in hyperparameters.items():
+            writer = PARAM_GROUP_WRITERS.get(key)
+            if writer is None:
+                continue
+            for group in optimizer.param_groups:
+                writer(group, float(value))
+        if scheduler is not None and "learning_rate" in hyperparameters:
+            scheduler.base_lrs = [float(hyperparameters["learning_rate"])] * len(scheduler.base_lrs)
+
+
+def load_submission(path: str | Path, device: str | torch.device = "cpu") -> Submission:
+    """Import a submission file and check it against the submission API.
+
+    Raises ``SubmissionError`` naming the file (and line, where there is one) for a missing
+    file, a syntax error, an import that fails, or a missing function or wrong signature.
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise SubmissionError(f"submission file not found: {path}")
+    module = _import_file(path, torch.device(device))
+    if all(hasattr(module, name) for name in ("update_params", "init_optimizer_state")):
+        return _algoperf_form(module, path)
+    if hasattr(module, "make_optimizer"):
+        return _native_form(module, path)
+    raise SubmissionError(
+        f"{path}: no submission functions found: an AlgoPerf-form file defines "
+        f"{', '.join(ALGOPERF_REQUIRED)} (optionally prepare_for_eval, data_selection); "
+        f"a native file defines make_optimizer(params, hyperparameters, workload)"
+    )
+
+
+def _import_file(path: Path, device: torch.device) -> ModuleType:
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    module_name = f"algobench_submission_{path.stem}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SubmissionError(f"{path}: not a Python file that can be imported")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look their module up here
+    try:
+        with algoperf_modules(device):
+            module_spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise SubmissionError(
+            f"{error.filename or path}:{error.lineno}: syntax error: {error.msg}"
+        ) from None
+    except Exception as error:
+        raise SubmissionError(
+            f"{path}:{error_line(error, path)}: importing the submission raised "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    finally:
+        sys.modules.pop(module_name, None)
+    return module
+
+
+def error_line(error: BaseException, path: Path) -> int | str:
+    """The deepest line of ``path`` in the error's traceback ('?' when it is not there)."""
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
+    return lines[-1] if lines else "?"
+
+
+def _check_signature(path: Path, function: Callable[..., Any], args: tuple[str, ...]) -> None:
+    try:
+        inspect.signature(function).bind(**dict.fromkeys(args))
+    except TypeError as error:
+        line = inspect.getsourcelines(function)[1] if inspect.isfunction(function) else "?"
+        raise SubmissionError(
+            f"{path}:{line}: {function.__name__}() does not take AlgoPerf's arguments "
+            f"({', '.join(args)}): {error}"
+        ) from None
+
+
+def _algoperf_form(module: ModuleType, path: Path) -> Submission:
+    missing = [name for name in ALGOPERF_REQUIRED if not callable(getattr(module, name, None))]
+    if missing:
+        raise SubmissionError(f"{path}: missing required function(s): {', '.join(missing)}")
+    _check_signature(path, module.init_optimizer_state, INIT_OPTIMIZER_ARGS)
+    _check_signature(path, module.update_params, UPDATE_PARAMS_ARGS)
+    prepare = getattr(module, "prepare_for_eval", None)
+    if prepare is not None:
+        _check_signature(path, prepare, PREPARE_FOR_EVAL_ARGS)
+    selection = getattr(module, "data_selection", None) or default_data_selection
+    _check_signature(path, selection, DATA_SELECTION_ARGS)
+    return Submission(
+        path=path,
+        form="algoperf",
+        get_batch_size=module.get_batch_size,
+        init_optimizer_state=module.init_optimizer_state,
+        update_params=module.update_params,
+        data_selection=selection,
+        prepare_for_eval=prepare,
+        update_params_takes_train_state="train_state"
+        in inspect.signature(module.update_params).parameters,
+    )
+
+
+def default_data_selection(
+    workload: Any,
+    input_queue: Any,
+    optimizer_state: Any,
+    current_param_container: Any,
+    model_state: Any,
+    hyperparameters: Any,
+    global_step: int,
+    rng: Any,
+) -> dict[str, torch.Tensor]:
+    """AlgoPerf's default: the next batch of the input queue."""
+    return next(input_queue)
+
+
+def _native_form(module: ModuleType, path: Path) -> Submission:
+    make_optimizer = module.make_optimizer
+    _check_signature(path, make_optimizer, ("params", "hyperparameters", "workload"))
+
+    def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
+        made = make_optimizer(
+            params=list(model_params.parameters()), hyperparameters=hyperparameters, workload=workload
+        )
+        optimizer, scheduler = made if isinstance(made, tuple) else (made, None)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise SubmissionError(
+                f"{path}: make_optimizer must return a torch.optim.Optimizer "
+                f"(or (optimizer, lr_scheduler)), not {type(optimizer).__name__}"
+            )
+        return {"optimizer": optimizer, "scheduler": scheduler}
+
+    def update_params(
+        workload, current_param_container, current_params_types, model_state, hyperparameters,
+        batch, loss_type, optimizer_state, eval_results, global_step, rng,
+    ):  # fmt: skip
+        model = current_param_container
+        optimizer = optimizer_state["optimizer"]
+        optimizer.zero_grad(set_to_none=True)
+        logits, new_model_state = workload.model_fn(
+            model, batch, model_state, spec.ForwardPassMode.TRAIN, rng, update_batch_norm=True
+        )
+        losses = workload.loss_fn(
+            batch["targets"],
+            logits,
+            batch.get("weights"),
+            label_smoothing=getattr(hyperparameters, "label_smoothing", 0.0),
+        )
+        loss = losses["summed"] / losses["n_valid_examples"]
+        if not torch.isfinite(loss):
+            raise DivergedError(f"training loss is {loss.item()} at step {global_step}")
+        loss.backward()
+        grad_clip = getattr(hyperparameters, "grad_clip", None)
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
+        optimizer.step()
+        if optimizer_state["scheduler"] is not None:
+            optimizer_state["scheduler"].step()
+        return optimizer_state, model, new_model_state
+
+    return Submission(
+        path=path,
+        form="native",
+        get_batch_size=getattr(module, "get_batch_size", None),
+        init_optimizer_state=init_optimizer_state,
+        update_params=update_params,
+        data_selection=default_data_selection,
+        prepare_for_eval=None,
+        update_params_takes_train_state=False,
+    )
+
+
+def as_hyperparameters(values: Mapping[str, Any] | None) -> Hyperparameters:
+    return values if isinstance(values, Hyperparameters) else Hyperparameters(values)

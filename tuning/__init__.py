@@ -1,0 +1,1 @@
+"""Search spaces, quasi-random sampling, tuning rulesets (and, later, tuners)."""
