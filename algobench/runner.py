@@ -125,6 +125,7 @@ class TrialRunner:
             rng=step_key(config.seed, 0, UPDATE),
         )
         self._rng_states = _capture_rng_states()
+        self._wall_origin = (time.perf_counter(), 0.0)
 
     # --- the loop -------------------------------------------------------------------------
     @property
@@ -138,7 +139,7 @@ class TrialRunner:
         """
         _restore_rng_states(self._rng_states)
         segment_start = time.perf_counter()
-        wall_before = self.state.clocks.wall
+        self._wall_origin = (segment_start, self.state.clocks.wall)
         last_checkpoint = segment_start
         last_progress = -math.inf
         state, clocks, config = self.state, self.state.clocks, self.config
@@ -147,8 +148,7 @@ class TrialRunner:
                 self._timed_step()
                 if self.finished:
                     break
-                now = time.perf_counter()
-                clocks.wall = wall_before + (now - segment_start)
+                now = self._update_wall()
                 if self._eval_due():
                     self.evaluate()
                     last_checkpoint = time.perf_counter()
@@ -166,6 +166,13 @@ class TrialRunner:
         if not self.finished:
             self.checkpoint()
         return state.status
+
+    def _update_wall(self) -> float:
+        """Bring ``total_duration`` up to now: wall time over all segments so far."""
+        now = time.perf_counter()
+        segment_start, wall_before = self._wall_origin
+        self.state.clocks.wall = wall_before + (now - segment_start)
+        return now
 
     def _timed_step(self) -> None:
         state, clocks = self.state, self.state.clocks
@@ -248,6 +255,7 @@ class TrialRunner:
         )  # fmt: skip
         self._sync()
         clocks.eval += time.perf_counter() - start
+        self._update_wall()
 
         row = {
             "global_step": step,
@@ -362,6 +370,7 @@ class TrialRunner:
         if dict(self.hyperparameters) != saved["hyperparameters"]:
             self.set_hyperparameters(Hyperparameters(saved["hyperparameters"]))
         self.state = saved["trial"]
+        self._wall_origin = (time.perf_counter(), self.state.clocks.wall)
 
     def checkpoint(self) -> None:
         if self.trial_dir is None:

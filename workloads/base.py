@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -267,7 +268,7 @@ class ShuffledBatches:
 
     def _epoch_order(self) -> torch.Tensor:
         if self._order is None:
-            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
+            generator = torch.Generator().manual_seed(_seed_from_rng([self.seed, self.epoch]))
             order = torch.randperm(self.size, generator=generator)
             self._order = order.to(next(iter(self.arrays.values())).device)
         return self._order
@@ -406,14 +407,13 @@ def _parameter_type(module: nn.Module, param_name: str) -> spec.ParameterType:
 
 
 def _seed_from_rng(rng: Any) -> int:
-    """Turn AlgoPerf-style rng (an int, or an array of uint32 key words) into a torch seed."""
-    if isinstance(rng, int):
-        return rng % (2**63)
-    words = [int(w) for w in torch.as_tensor(rng).flatten().tolist()]
-    seed = 0
-    for word in words:
-        seed = (seed * 4_294_967_296 + (word & 0xFFFFFFFF)) % (2**63)
-    return seed
+    """Turn AlgoPerf-style rng (an int, or an array of uint32 key words) into a torch seed.
+
+    torch's CPU generator keeps only 32 bits of a seed, so the words are hashed together
+    rather than concatenated (concatenation would drop all but the last word).
+    """
+    words = [rng] if isinstance(rng, int) else [int(w) for w in np.asarray(rng).ravel()]
+    return int(np.random.SeedSequence([w % 2**63 for w in words]).generate_state(1)[0])
 
 
 def _set_dropout(model: nn.Module, rate: float) -> None:

@@ -38,7 +38,7 @@ class DigitsMLP(ArrayWorkload):
     target_metric_name: ClassVar[str] = "accuracy"
     metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 64
-    step_hint: ClassVar[int] = 2000
+    step_hint: ClassVar[int] = 5000
     eval_period_time_sec: ClassVar[float] = 0.5
     hidden: ClassVar[int] = 128
 
