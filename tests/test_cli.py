@@ -1,0 +1,165 @@
+"""``algobench submit`` end to end on the small workload, and its bad paths."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from algobench.cli import main
+from algobench.tuning.halton import sample
+from algobench.tuning.search_space import load_search_space
+from tests.conftest import SUBMISSIONS
+
+ADAMW = SUBMISSIONS / "adamw" / "submission.py"
+
+
+def submit(*args: str) -> int:
+    return main(["submit", *args, "--quiet"])
+
+
+def trial_dirs(experiment, submission="adamw", workload="digits_mlp"):
+    return sorted(experiment.glob(f"{submission}/study_*/{workload}_pytorch/trial_*"))
+
+
+def test_submit_runs_every_trial_writes_the_layout_and_prints_the_table(tmp_path, capsys):
+    experiment = tmp_path / "exp"
+    rc = submit(str(ADAMW), "--workloads", "digits_mlp", "--trials", "2", "--studies", "2",
+                "--experiment-dir", str(experiment), "--seed", "3")  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["workload", "time", "to"]
+    assert "digits_mlp" in out and f"results: {experiment}" in out
+
+    dirs = trial_dirs(experiment)
+    assert [d.relative_to(experiment).as_posix() for d in dirs] == [
+        "adamw/study_0/digits_mlp_pytorch/trial_1",
+        "adamw/study_0/digits_mlp_pytorch/trial_2",
+        "adamw/study_1/digits_mlp_pytorch/trial_1",
+        "adamw/study_1/digits_mlp_pytorch/trial_2",
+    ]
+    for d in dirs:
+        assert {p.name for p in d.iterdir()} >= {
+            "eval_measurements.csv", "hparams.json", "meta_data.json", "summary.json", "checkpoint.pt",
+        }  # fmt: skip
+        summary = json.loads((d / "summary.json").read_text())
+        assert summary["status"] in ("target_reached", "out_of_time")
+        assert summary["workload"] == "digits_mlp"
+    # Hyperparameters are the seeded Halton points of each study.
+    from algobench.experiment import derive_seed
+
+    space = load_search_space(SUBMISSIONS / "adamw" / "tuning_search_space.json")
+    expected = sample(space, 2, derive_seed(3, 1))
+    assert json.loads((dirs[3] / "hparams.json").read_text()) == pytest.approx(expected[1])
+
+
+def test_rerun_skips_finished_trials(tmp_path, capsys):
+    args = (str(ADAMW), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
+            "--experiment-dir", str(tmp_path))  # fmt: skip
+    assert submit(*args) == 0
+    first = capsys.readouterr().out
+    summary = trial_dirs(tmp_path)[0] / "summary.json"
+    written = summary.stat().st_mtime_ns
+    assert submit(*args) == 0
+    assert summary.stat().st_mtime_ns == written
+    assert capsys.readouterr().out == first
+
+
+def test_self_tuning_runs_one_trial_per_study_with_one_and_a_half_budget(tmp_path):
+    assert submit(str(SUBMISSIONS / "nadamw" / "submission.py"), "--workloads", "digits_mlp",
+                  "--ruleset", "self", "--studies", "2", "--experiment-dir", str(tmp_path)) == 0  # fmt: skip
+    dirs = trial_dirs(tmp_path, "nadamw")
+    assert [d.name for d in dirs] == ["trial_1", "trial_1"]
+    summary = json.loads((dirs[0] / "summary.json").read_text())
+    from algobench.workloads import get_workload
+
+    assert summary["max_allowed_runtime_sec"] == 1.5 * get_workload("digits_mlp").max_allowed_runtime_sec
+    assert json.loads((dirs[0] / "hparams.json").read_text()) == {}
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, write_submission, capsys):
+    path = write_submission(
+        """
+        import torch
+
+        def make_optimizer(params, hyperparameters, workload):
+            if hyperparameters.explode:
+                raise RuntimeError("this configuration cannot build an optimizer")
+            return torch.optim.Adam(params, lr=hyperparameters.learning_rate)
+        """,
+        search_space=json.dumps([{"explode": True, "learning_rate": 1e-3}, {"explode": False, "learning_rate": 3e-3}]),
+    )
+    assert submit(str(path), "--workloads", "digits_mlp", "--trials", "2", "--studies", "1",
+                  "--experiment-dir", str(tmp_path / "exp")) == 0  # fmt: skip
+    dirs = trial_dirs(tmp_path / "exp", "custom")
+    failed = json.loads((dirs[0] / "summary.json").read_text())
+    assert failed["status"] == "failed"
+    assert "RuntimeError: this configuration cannot build an optimizer" in failed["error"]
+    ran = json.loads((dirs[1] / "summary.json").read_text())
+    assert ran["status"] == "target_reached"
+    assert "study 0 trial 1: failed: RuntimeError" in capsys.readouterr().err
+
+
+def test_subprocess_executor_records_a_hang_as_timeout(tmp_path, write_submission):
+    path = write_submission(
+        """
+        import time
+        import torch
+
+        def make_optimizer(params, hyperparameters, workload):
+            time.sleep(600)
+        """,
+        search_space=json.dumps([{"learning_rate": 1e-3}]),
+    )
+    assert main(["submit", str(path), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
+                 "--experiment-dir", str(tmp_path), "--executor", "subprocess", "--trial-timeout", "20",
+                 "--quiet"]) == 0  # fmt: skip
+    summary = json.loads((trial_dirs(tmp_path, "custom")[0] / "summary.json").read_text())
+    assert summary["status"] == "timeout"
+    assert "killed" in summary["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workloads", "digitz"], "unknown workload 'digitz'. Did you mean digits_mlp?"),
+        (["--trials", "0"], "--studies and --trials must be at least 1"),
+        (["--search-space", "/nonexistent/space.json"], "search space: /nonexistent/space.json not found"),
+    ],
+)
+def test_bad_selection_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    rc = submit(str(ADAMW), "--experiment-dir", str(tmp_path), *args)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("algobench: error: ") and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_broken_submission_file_is_one_line_with_file_and_line(tmp_path, write_submission, capsys):
+    path = write_submission("def make_optimizer(params, hyperparameters, workload):\n    return (\n")
+    assert submit(str(path), "--experiment-dir", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: syntax error" in err
+    assert "Traceback" not in err
+
+
+def test_malformed_search_space_names_the_file(tmp_path, write_submission, capsys):
+    path = write_submission(
+        "import torch\ndef make_optimizer(params, hyperparameters, workload):\n    return torch.optim.SGD(params, 0.1)\n",
+        search_space='{"learning_rate": {"min": 1, "max": 0.1}}',
+    )
+    assert submit(str(path), "--experiment-dir", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "tuning_search_space.json: parameter 'learning_rate': needs finite min <= max" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(Exception, match="unknown workload"):
+        main(["--debug", "submit", str(ADAMW), "--workloads", "nope", "--experiment-dir", str(tmp_path)])
+
+
+def test_help_describes_the_commands(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["submit", "--help"])
+    assert exited.value.code == 0
+    assert "--ruleset {external,self}" in capsys.readouterr().out
