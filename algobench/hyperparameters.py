@@ -27,6 +27,9 @@ class Hyperparameters(Mapping[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("hyperparameters are read-only; tuners make a new Hyperparameters")
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)  # no exception on the hot path, unlike Mapping.get
+
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 

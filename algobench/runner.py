@@ -126,6 +126,7 @@ class TrialRunner:
         )
         self._rng_states = _capture_rng_states()
         self._wall_origin = (time.perf_counter(), 0.0)
+        self._eval_results_cache: list[tuple[int, dict[str, Any]]] = []
 
     # --- the loop -------------------------------------------------------------------------
     @property
@@ -310,7 +311,11 @@ class TrialRunner:
         return f"{where} raised {type(error).__name__}: {error} ({self.submission.path}:{line})"
 
     def _eval_results(self) -> list[tuple[int, dict[str, Any]]]:
-        return [(row["global_step"], row) for row in self.state.eval_history]
+        """AlgoPerf's (step, metrics) list, rebuilt only when the history has grown."""
+        history = self.state.eval_history
+        if len(self._eval_results_cache) != len(history):
+            self._eval_results_cache = [(row["global_step"], row) for row in history]
+        return self._eval_results_cache
 
     def _train_state(self) -> dict[str, Any]:
         clocks = self.state.clocks

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import math
 import sys
 import traceback
 import warnings
@@ -239,13 +240,14 @@ def _native_form(module: ModuleType, path: Path) -> Submission:
             batch["targets"],
             logits,
             batch.get("weights"),
-            label_smoothing=getattr(hyperparameters, "label_smoothing", 0.0),
+            label_smoothing=hyperparameters.get("label_smoothing", 0.0),
         )
         loss = losses["summed"] / losses["n_valid_examples"]
-        if not torch.isfinite(loss):
-            raise DivergedError(f"training loss is {loss.item()} at step {global_step}")
+        loss_value = loss.item()  # one scalar read; the runner synchronises the device anyway
+        if not math.isfinite(loss_value):
+            raise DivergedError(f"training loss is {loss_value} at step {global_step}")
         loss.backward()
-        grad_clip = getattr(hyperparameters, "grad_clip", None)
+        grad_clip = hyperparameters.get("grad_clip")
         if grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=grad_clip)
         optimizer.step()

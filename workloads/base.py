@@ -164,7 +164,8 @@ class Workload(abc.ABC):
             model.eval()
             with torch.no_grad():
                 return model(augmented_and_preprocessed_input_batch["inputs"]), model_state
-        model.train()
+        if not model.training:  # train() walks every module: only when an eval switched it off
+            model.train()
         if not update_batch_norm:
             _freeze_batch_norm_stats(model)
         logits = model(augmented_and_preprocessed_input_batch["inputs"])
@@ -184,7 +185,7 @@ class Workload(abc.ABC):
             per_example = per_example * mask_batch
             n_valid = mask_batch.sum()
         else:
-            n_valid = torch.tensor(per_example.shape[0], device=per_example.device)
+            n_valid = torch.full((), per_example.shape[0], device=per_example.device)
         return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
 
     def per_example_loss(
