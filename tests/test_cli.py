@@ -163,3 +163,34 @@ def test_help_describes_the_commands(capsys):
         main(["submit", "--help"])
     assert exited.value.code == 0
     assert "--ruleset {external,self}" in capsys.readouterr().out
+
+
+def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    experiment = tmp_path / "exp"
+    command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
+               "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment), "--quiet",
+               "--no-stop-on-target"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    eval_file = experiment / "adamw/study_0/digits_mlp_pytorch/trial_1/eval_measurements.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; finished trials and checkpoints are kept" in err
+    rows_before = eval_file.read_text().splitlines()
+    assert len(rows_before) >= 3 and not (eval_file.parent / "summary.json").exists()
+
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
+    summary = json.loads((eval_file.parent / "summary.json").read_text())
+    assert summary["status"] == "target_reached" and summary["preemption_count"] == 1
+    rows_after = eval_file.read_text().splitlines()
+    steps = [int(line.split(",")[0]) for line in rows_after[1:]]
+    assert steps == sorted(set(steps))  # no duplicated evaluation
