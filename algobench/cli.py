@@ -42,6 +42,13 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for hyperparameter sampling and trials")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: %(default)s")
     parser.add_argument(
+        "--scale",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help="problem size: cpu (default; targets are set at this size) or gpu (larger models and data)",
+    )
+    parser.add_argument("--data-dir", default=None, help="dataset folder, for workloads that read one from disk")
+    parser.add_argument(
         "--no-stop-on-target",
         dest="stop_on_target",
         action="store_false",
@@ -67,6 +74,8 @@ def plan_from_args(args: argparse.Namespace) -> list:
         device=args.device,
         search_space_path=args.search_space,
         stop_on_target=args.stop_on_target,
+        data_dir=args.data_dir,
+        scale=args.scale,
     )
 
 

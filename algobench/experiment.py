@@ -46,6 +46,8 @@ def plan_trials(
     search_space_path: str | Path | None = None,
     calibration_factor: float = 1.0,
     stop_on_target: bool = True,
+    data_dir: str | Path | None = None,
+    scale: str = "cpu",
 ) -> list[TrialSpec]:
     """The trials ``algobench submit`` runs, in order; bad input raises ``AlgobenchError``.
 
@@ -85,6 +87,8 @@ def plan_trials(
             device=device,
             stop_on_target=stop_on_target,
             calibration_factor=calibration_factor,
+            data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
+            scale=scale,
         )
         for name in workloads
         for study, points in enumerate(points_per_study)

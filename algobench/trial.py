@@ -49,6 +49,8 @@ class TrialSpec:
     calibration_factor: float = 1.0
     max_steps: int | None = None
     eval_every_steps: int | None = None
+    data_dir: str | None = None  # for workloads that read a dataset from disk
+    scale: str = "cpu"  # problem size: "cpu" (targets are set here) or "gpu"
 
     def trial_dir(self) -> Path:
         return (
@@ -89,7 +91,7 @@ def run_trial(
     if finished is not None:
         return finished
     trial_dir.mkdir(parents=True, exist_ok=True)
-    workload = get_workload(spec.workload_name, device=spec.device)
+    workload = get_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
     config = run_config(spec, workload)
     hyperparameters = Hyperparameters(spec.hyperparameters)
     write_json(trial_dir / HPARAMS_FILE, dict(hyperparameters))
