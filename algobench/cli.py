@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--retry-failed", action="store_true", help="rerun trials that failed or timed out")
     submit.add_argument("--quiet", action="store_true", help="no progress bars")
     submit.set_defaults(func=run_submit)
+
+    from algobench.scoring.cli import register as register_score
+
+    register_score(commands)
     return parser
 
 

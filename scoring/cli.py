@@ -1,0 +1,103 @@
+"""``algobench score``: score experiment directories and print submissions with their score and ratios.
+
+The lead's ``algobench/cli.py`` calls ``register(subparsers)``; ``run_score(args)`` returns the
+exit code: 0 scored, 2 bad input (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+
+import pandas as pd
+
+from algobench.scoring.errors import ScoringError, ScoringWarning
+from algobench.scoring.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, RULES, RULESETS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``score`` subcommand."""
+    parser = subparsers.add_parser(
+        "score",
+        help="score experiment directories (algobench's or AlgoPerf's layout)",
+        description=(
+            "Time-to-target per trial, best trial per study, median over studies, ratios to the best "
+            "submission per workload, performance profiles and the benchmark score (AlgoPerf's method)."
+        ),
+    )
+    parser.add_argument("experiment_dirs", nargs="+", metavar="EXPERIMENT_DIR", help="directories to score")
+    parser.add_argument(
+        "--protocol", choices=PROTOCOL_NAMES, default=DEFAULT_PROTOCOL,
+        help="named, versioned scoring protocol (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rules", choices=tuple(RULES), default=None,
+        help="where AlgoPerf's code and written rules differ, follow its code (reproduces its published "
+        "leaderboards; default for algoperf-*) or its docs (default for algobench-v1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--variant-rule", dest="variant_rule", action=argparse.BooleanOptionalAction, default=None,
+        help="count a base workload only if its held-out variants also reached their targets "
+        "(default: as the protocol says)",
+    )  # fmt: skip
+    parser.add_argument("--reference", metavar="SUBMISSION", help="also report geometric-mean speedups against it")
+    parser.add_argument("--out", metavar="DIR", help="write CSV tables, plots and report.html here")
+    parser.add_argument("--no-plots", dest="plots", action="store_false", help="with --out: tables only")
+    parser.add_argument(
+        "--ruleset", choices=RULESETS, default="external",
+        help="for logs that do not record their ruleset (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="stop at the first problem in the logs")
+    parser.set_defaults(func=run_score)
+
+
+def _cell(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.3f}"
+
+
+def format_table(result) -> str:
+    """Submissions, best first: score, speedup (with a reference), then the ratio per workload."""
+    table = result.scores.drop(columns=["reference"], errors="ignore").join(result.ratios)
+    table = table.sort_values("score", ascending=False, kind="stable")
+    shown = pd.DataFrame(index=table.index)
+    shown["score"] = table["score"].map(lambda v: f"{v:.4f}")
+    for column in table.columns.drop("score"):
+        shown[column] = table[column].map(_cell)
+    return shown.to_string()
+
+
+def run_score(args: argparse.Namespace) -> int:
+    from algobench.scoring.outputs import write_outputs
+    from algobench.scoring.pipeline import score
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScoringWarning)
+        try:
+            result = score(
+                args.experiment_dirs, args.protocol, rules=args.rules, variant_rule=args.variant_rule,
+                reference=args.reference, strict=args.strict, default_ruleset=args.ruleset,
+            )  # fmt: skip
+            paths = write_outputs(result, args.out, plots=args.plots) if args.out else {}
+        except ScoringError as error:
+            _print_warnings(caught)
+            print(f"algobench score: error: {error}", file=sys.stderr)
+            return 2
+    _print_warnings(caught)
+    protocol = result.protocol
+    print(f"protocol {protocol.name} (rules: {protocol.rules.name}); ratios to the best submission per workload")
+    print(format_table(result))
+    if args.out:
+        print(f"wrote {len(paths)} files to {args.out} (report: {paths.get('report', '-')})")
+    return 0
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    messages = [str(w.message) for w in caught if issubclass(w.category, ScoringWarning)]
+    for message in messages:
+        print(f"warning: {message}", file=sys.stderr)
+    if messages:
+        print(f"{len(messages)} warning(s); --strict turns them into errors", file=sys.stderr)

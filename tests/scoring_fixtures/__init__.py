@@ -1,0 +1,1 @@
+"""Helpers and data for the scoring tests (``tests/test_scoring*.py``)."""
