@@ -137,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(func=run_submit)
 
     from algobench.scoring.cli import register as register_score
+    from algobench.slurm.cli import register as register_slurm
 
     register_score(commands)
+    register_slurm(commands)
     return parser
 
 

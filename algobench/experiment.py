@@ -136,16 +136,17 @@ def run_trial_in_subprocess(
     if process.is_alive():
         process.kill()
         process.join()
-        return _record_failure(spec, "timeout", f"trial process still running after {timeout_sec} s; killed")
+        return record_failure(spec, "timeout", f"trial process still running after {timeout_sec} s; killed")
     summary = read_summary(spec.trial_dir())
     if summary is None:
-        return _record_failure(
+        return record_failure(
             spec, "failed", f"trial process exited with code {process.exitcode} before writing a summary"
         )
     return summary
 
 
-def _record_failure(spec: TrialSpec, status: str, error: str) -> dict[str, Any]:
+def record_failure(spec: TrialSpec, status: str, error: str) -> dict[str, Any]:
+    """A summary for a trial whose process died before writing one (crash, kill, hang)."""
     summary = {
         "submission": spec.submission_name,
         "workload": spec.workload_name,

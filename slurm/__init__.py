@@ -1,0 +1,1 @@
+"""Batch runs of algobench trials on SLURM (or locally) through submitit."""

@@ -1,0 +1,91 @@
+"""``algobench slurm submit`` and ``algobench slurm status``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from algobench.errors import AlgobenchError
+
+
+def run_slurm_submit(args: argparse.Namespace) -> int:
+    from algobench.cli import plan_from_args
+    from algobench.experiment import format_table, summarize_workloads
+    from algobench.results import read_summary
+    from algobench.slurm.launch import check_cluster, launch
+    from algobench.slurm.profiles import load_profile
+
+    profile = load_profile(args.profile).with_overrides(
+        partition=args.partition, time_min=args.time, mem_gb=args.mem, cpus=args.cpus, gpus=args.gpus,
+        array_parallelism=args.array_parallelism,
+    )  # fmt: skip
+    if not args.wait and args.cluster != "slurm":
+        raise AlgobenchError("--no-wait needs --cluster slurm (local jobs are children of this command)")
+    check_cluster(args.cluster)
+    specs = plan_from_args(args)
+    print(f"{len(specs)} trials on {args.cluster} -> {args.experiment_dir}", file=sys.stderr)
+
+    def report(item) -> None:
+        cause = f" ({item.cause})" if item.cause else ""
+        print(f"  {item.spec.trial_dir().relative_to(Path(args.experiment_dir).resolve())}: "
+              f"{item.outcome}{cause}", file=sys.stderr)  # fmt: skip
+
+    launched = launch(
+        specs, cluster=args.cluster, profile=profile, retry_failed=args.retry_failed,
+        wait=args.wait, wait_timeout_sec=args.wait_timeout, on_finished=report,
+    )  # fmt: skip
+    if not args.wait:
+        for item in launched:
+            if item.job is not None:
+                print(f"  submitted job {item.job.job_id}: {item.spec.trial_dir()}", file=sys.stderr)
+        print(f"follow with: algobench slurm status {args.experiment_dir}")
+        return 0
+    summaries = [read_summary(item.spec.trial_dir()) for item in launched]
+    unfinished = sum(s is None for s in summaries)
+    print(format_table(summarize_workloads([s for s in summaries if s is not None]), args.experiment_dir))
+    if unfinished:
+        print(f"{unfinished} trials still running; rerun this command or `algobench slurm status`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_slurm_status(args: argparse.Namespace) -> int:
+    from algobench.slurm.status import experiment_status, format_status
+
+    if not Path(args.experiment_dir).is_dir():
+        raise AlgobenchError(f"no experiment directory at {args.experiment_dir}")
+    print(format_status(experiment_status(args.experiment_dir)))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from algobench.cli import add_selection_arguments
+
+    slurm = commands.add_parser("slurm", help="run trials as SLURM (or local) jobs through submitit")
+    actions = slurm.add_subparsers(dest="slurm_command", required=True, metavar="ACTION")
+
+    submit = actions.add_parser(
+        "submit",
+        help="one job per (study, workload, trial), as one job array",
+        description="Submit every unfinished trial as a submitit job (one SLURM job array), wait for "
+        "them (bounded) and print the time-to-target table. Rerunning submits only unfinished trials.",
+    )
+    add_selection_arguments(submit)
+    submit.add_argument("--cluster", choices=("slurm", "local", "debug"), default="slurm",
+                        help="slurm (default), local (processes on this machine), debug (in this process)")
+    submit.add_argument("--profile", default=None, help="cluster profile YAML (see slurm/profiles/example.yaml)")
+    submit.add_argument("--partition", default=None, help="SLURM partition")
+    submit.add_argument("--time", type=int, default=None, help="minutes per trial job")
+    submit.add_argument("--mem", type=float, default=None, help="GB of memory per trial job")
+    submit.add_argument("--cpus", type=int, default=None, help="CPUs per trial job")
+    submit.add_argument("--gpus", type=int, default=None, help="GPUs per trial job")
+    submit.add_argument("--array-parallelism", type=int, default=None, help="trial jobs running at once")
+    submit.add_argument("--retry-failed", action="store_true", help="also rerun failed or timed-out trials")
+    submit.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return (slurm only)")
+    submit.add_argument("--wait-timeout", type=float, default=None, help="stop waiting after this many seconds")
+    submit.set_defaults(func=run_slurm_submit)
+
+    status = actions.add_parser("status", help="per trial: job id, job state, progress")
+    status.add_argument("experiment_dir", help="the experiment directory")
+    status.set_defaults(func=run_slurm_status)
