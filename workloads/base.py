@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,10 +68,24 @@ class Workload(abc.ABC):
     eval_period_time_sec: ClassVar[float]
     eval_batch_size: ClassVar[int] = 1024
     default_device: ClassVar[str] = "cpu"
+    mirrors: ClassVar[str] = ""  # the AlgoPerf workload this one stands in for
+    needs_data_dir: ClassVar[bool] = False  # True: reads a real dataset from ``--data-dir``
+    # Problem sizes per ``--scale``: "cpu" (the default, what targets are set on), "gpu" (larger
+    # data and models for one GPU) and "tiny" (seconds-long smoke runs and tests; targets are
+    # not meaningful there).
+    sizes: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType({"cpu": {}, "gpu": {}, "tiny": {}})
 
-    def __init__(self, device: str | torch.device = "cpu", data_dir: str | None = None) -> None:
+    def __init__(
+        self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu"
+    ) -> None:
+        if scale not in self.sizes:
+            raise AlgobenchError(
+                f"workload {self.name!r} has no scale {scale!r}; choose one of {', '.join(self.sizes)}"
+            )
         self.device = torch.device(device)
         self.data_dir = data_dir
+        self.scale = scale
+        self.size: Mapping[str, Any] = self.sizes[scale]
         self.metrics_logger = None
         self._param_shapes: dict[str, spec.ShapeTuple] | None = None
         self._param_types: dict[str, spec.ParameterType] | None = None
@@ -79,6 +94,7 @@ class Workload(abc.ABC):
     # --- targets and budget (from the targets file) ---------------------------------------
     @property
     def targets(self) -> Targets:
+        """Targets are set at the CPU scale; other scales share them until set on their own."""
         if self._targets is None:
             self._targets = load_targets(self.name)
         return self._targets
@@ -227,6 +243,7 @@ class Workload(abc.ABC):
             "workload": self.name,
             "base": self.base_name,
             "variant": self.variant or "",
+            "mirrors": self.mirrors,
             "metric": f"{self.target_metric_name} ({self.metric_direction})",
             "validation_target": self.validation_target_value,
             "test_target": self.test_target_value,
@@ -235,17 +252,33 @@ class Workload(abc.ABC):
         }
 
 
+Arrays = dict[str, Any]  # name -> tensor, or name -> dict of tensors (multi-part inputs)
+
+
+def take(tree: Any, index: Any) -> Any:
+    """``tree[index]`` for a tensor, or for every tensor of a (nested) dict of them."""
+    if isinstance(tree, dict):
+        return {k: take(v, index) for k, v in tree.items()}
+    return tree[index]
+
+
+def move(tree: Any, device: torch.device) -> Any:
+    if isinstance(tree, dict):
+        return {k: move(v, device) for k, v in tree.items()}
+    return tree.to(device)
+
+
 @dataclass
 class Splits:
-    """In-memory data: ``inputs``/``targets`` tensors per split (train, validation, test)."""
+    """In-memory data per split (train, validation, test): ``targets`` and ``inputs`` tensors,
+    plus optional ``weights``; ``inputs`` may be a dict of tensors (graphs, token pairs)."""
 
-    train: dict[str, torch.Tensor]
-    validation: dict[str, torch.Tensor]
-    test: dict[str, torch.Tensor]
+    train: Arrays
+    validation: Arrays
+    test: Arrays
 
     def to(self, device: torch.device) -> Splits:
-        move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
-        return Splits(move(self.train), move(self.validation), move(self.test))
+        return Splits(move(self.train, device), move(self.validation, device), move(self.test, device))
 
 
 class ShuffledBatches:
@@ -255,9 +288,9 @@ class ShuffledBatches:
     batches the uninterrupted one would have.
     """
 
-    def __init__(self, arrays: dict[str, torch.Tensor], batch_size: int, seed: int) -> None:
+    def __init__(self, arrays: Arrays, batch_size: int, seed: int) -> None:
         self.arrays = arrays
-        self.size = next(iter(arrays.values())).shape[0]
+        self.size = arrays["targets"].shape[0]
         if batch_size > self.size:
             raise AlgobenchError(f"batch size {batch_size} exceeds the {self.size} training examples")
         self.batch_size = batch_size
@@ -271,7 +304,7 @@ class ShuffledBatches:
         if self._order is None:
             generator = torch.Generator().manual_seed(_seed_from_rng([self.seed, self.epoch]))
             order = torch.randperm(self.size, generator=generator)
-            self._order = order.to(next(iter(self.arrays.values())).device)
+            self._order = order.to(self.arrays["targets"].device)
         return self._order
 
     def __iter__(self) -> ShuffledBatches:
@@ -283,7 +316,7 @@ class ShuffledBatches:
         start = self.index * self.batch_size
         picked = self._epoch_order()[start : start + self.batch_size]
         self.index += 1
-        return {k: v[picked] for k, v in self.arrays.items()}
+        return take(self.arrays, picked)
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "index": self.index}
@@ -297,8 +330,10 @@ class ArrayWorkload(Workload):
 
     num_eval_train_examples_cap: ClassVar[int] = 2048
 
-    def __init__(self, device: str | torch.device = "cpu", data_dir: str | None = None) -> None:
-        super().__init__(device, data_dir)
+    def __init__(
+        self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu"
+    ) -> None:
+        super().__init__(device, data_dir, scale)
         self._splits: Splits | None = None
 
     @abc.abstractmethod
@@ -341,24 +376,23 @@ class ArrayWorkload(Workload):
             raise ValueError(f"the input queue serves the train split, not {split!r}")
         return ShuffledBatches(self.splits.train, global_batch_size, _seed_from_rng(data_rng))
 
-    def _split_arrays(self, split: str) -> dict[str, torch.Tensor]:
+    def _split_arrays(self, split: str) -> Arrays:
         if split == "eval_train":
-            n = self.num_eval_train_examples
-            return {k: v[:n] for k, v in self.splits.train.items()}
+            return take(self.splits.train, slice(0, self.num_eval_train_examples))
         return getattr(self.splits, split)
 
-    def compute_metrics(
-        self, logits: torch.Tensor, targets: torch.Tensor, arrays: dict[str, torch.Tensor]
-    ) -> dict[str, float]:
+    def compute_metrics(self, logits: torch.Tensor, targets: torch.Tensor, arrays: Arrays) -> dict[str, float]:
         """Mean loss and accuracy; workloads with another metric override this."""
         loss = self.per_example_loss(targets, logits, 0.0).mean().item()
         accuracy = (logits.argmax(dim=-1) == targets).float().mean().item()
         return {"loss": loss, "accuracy": accuracy}
 
-    def predict(self, model: nn.Module, inputs: torch.Tensor, batch_size: int) -> torch.Tensor:
+    def predict(self, model: nn.Module, arrays: Arrays, batch_size: int) -> torch.Tensor:
+        """The model's outputs on a whole split, in batches (overridden by sequence decoders)."""
         model.eval()
+        n = arrays["targets"].shape[0]
         with torch.no_grad():
-            return torch.cat([model(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)])
+            return torch.cat([model(take(arrays["inputs"], slice(i, i + batch_size))) for i in range(0, n, batch_size)])
 
     def eval_model(
         self,
@@ -373,7 +407,7 @@ class ArrayWorkload(Workload):
         metrics: dict[str, float] = {}
         for split, prefix in (("eval_train", "train"), ("validation", "validation"), ("test", "test")):
             arrays = self._split_arrays(split)
-            logits = self.predict(params, arrays["inputs"], global_batch_size)
+            logits = self.predict(params, arrays, global_batch_size)
             for key, value in self.compute_metrics(logits, arrays["targets"], arrays).items():
                 metrics[f"{prefix}/{key}"] = value
             metrics[f"{prefix}/num_examples"] = int(arrays["targets"].shape[0])

@@ -9,8 +9,9 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from algobench.workloads.base import ArrayWorkload, Splits
 from torch import nn
+
+from algobench.workloads.base import ArrayWorkload, Splits
 
 DATA_SPLIT_SEED = 0
 

@@ -11,9 +11,10 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from torch import nn
+
 from algobench.workloads.base import ArrayWorkload, Splits
 from algobench.workloads.data_cache import cached_arrays
-from torch import nn
 
 NUM_SAMPLES = 10_000  # 8,000 train+validation, 2,000 test (mnist1d's 0.8 split)
 NUM_VALIDATION = 1_000

@@ -7,14 +7,48 @@ import importlib
 from types import MappingProxyType
 
 import torch
-from algobench.workloads.base import Workload
 
 from algobench.errors import UnknownWorkloadError
+from algobench.workloads.base import Workload
 
 WORKLOADS: MappingProxyType[str, str] = MappingProxyType(
     {
         "digits_mlp": "algobench.workloads.digits_mlp:DigitsMLP",
         "mnist1d": "algobench.workloads.mnist1d:Mnist1DCNN",
+        "image_cnn": "algobench.workloads.image_cnn:ImageCNN",
+        "image_cnn_silu": "algobench.workloads.image_cnn:ImageCNNSiLU",
+        "image_cnn_gelu": "algobench.workloads.image_cnn:ImageCNNGELU",
+        "image_cnn_bn_scale": "algobench.workloads.image_cnn:ImageCNNBNScale",
+        "image_vit": "algobench.workloads.image_vit:ImageViT",
+        "image_vit_post_ln": "algobench.workloads.image_vit:ImageViTPostLN",
+        "image_vit_map": "algobench.workloads.image_vit:ImageViTMAP",
+        "image_vit_glu": "algobench.workloads.image_vit:ImageViTGLU",
+        "lm": "algobench.workloads.lm:LanguageModel",
+        "lm_post_ln": "algobench.workloads.lm:LanguageModelPostLN",
+        "lm_attention_temp": "algobench.workloads.lm:LanguageModelAttentionTemp",
+        "lm_glu": "algobench.workloads.lm:LanguageModelGLU",
+        "translation": "algobench.workloads.translation:Translation",
+        "translation_post_ln": "algobench.workloads.translation:TranslationPostLN",
+        "translation_attention_temp": "algobench.workloads.translation:TranslationAttentionTemp",
+        "translation_glu_tanh": "algobench.workloads.translation:TranslationGLUTanh",
+        "click_through": "algobench.workloads.click_through:ClickThrough",
+        "click_through_layernorm": "algobench.workloads.click_through:ClickThroughLayerNorm",
+        "click_through_embed_init_scale": "algobench.workloads.click_through:ClickThroughEmbedInitScale",
+        "click_through_resnet": "algobench.workloads.click_through:ClickThroughResNet",
+        "mri": "algobench.workloads.mri:MRI",
+        "mri_channels": "algobench.workloads.mri:MRIChannels",
+        "mri_tanh": "algobench.workloads.mri:MRITanh",
+        "mri_layernorm": "algobench.workloads.mri:MRILayerNorm",
+        "molecules": "algobench.workloads.molecules:Molecules",
+        "molecules_gelu": "algobench.workloads.molecules:MoleculesGELU",
+        "molecules_silu": "algobench.workloads.molecules:MoleculesSiLU",
+        "molecules_model_size": "algobench.workloads.molecules:MoleculesModelSize",
+        "speech": "algobench.workloads.speech:Speech",
+        "speech_attention_temp": "algobench.workloads.speech:SpeechAttentionTemp",
+        "speech_layernorm": "algobench.workloads.speech:SpeechLayerNorm",
+        "speech_gelu": "algobench.workloads.speech:SpeechGELU",
+        "mnist": "algobench.workloads.mnist:MNIST",
+        "cifar10": "algobench.workloads.cifar10:CIFAR10",
     }
 )
 
@@ -38,6 +72,7 @@ def workload_class(name: str) -> type[Workload]:
 
 
 def get_workload(
-    name: str, device: str | torch.device = "cpu", data_dir: str | None = None
+    name: str, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu"
 ) -> Workload:
-    return workload_class(name)(device=device, data_dir=data_dir)
+    """An instance of workload ``name``; ``scale`` picks its problem size ("cpu" or "gpu")."""
+    return workload_class(name)(device=device, data_dir=data_dir, scale=scale)

@@ -1,0 +1,90 @@
+"""Calibration, target setting and the workload subcommands, kept to seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from algobench.errors import AlgobenchError
+from algobench.workloads import calibration, target_setting
+from algobench.workloads.cli import main
+
+
+def test_uncalibrated_machine_has_factor_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
+    assert calibration.calibration_factor("image_cnn_silu") == 1.0
+
+
+def test_calibration_factor_is_measured_over_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"machine": {"host": "ref"}, "step_seconds": {"digits_mlp": 0.0005}}))
+    monkeypatch.setattr(calibration, "REFERENCE_FILE", reference)
+    monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": 0.001)
+    record = calibration.calibrate(["digits_mlp", "mnist1d"])
+    assert record["factors"] == {"digits_mlp": pytest.approx(2.0)}
+    assert record["uncalibrated"] == ["mnist1d"]
+    assert calibration.calibration_factor("digits_mlp") == pytest.approx(2.0)
+    assert calibration.calibration_factor("mnist1d") == 1.0
+
+
+def test_reference_step_is_timed() -> None:
+    seconds = calibration.reference_step_seconds("digits_mlp", steps=3)
+    assert 0 < seconds < 1
+
+
+def _fake_run(tmp_path: Path, name: str, rows: list[tuple[float, float, float]]) -> target_setting.Run:
+    """A finished trial directory whose eval log has (score, validation, test) rows."""
+    trial_dir = tmp_path / name
+    trial_dir.mkdir()
+    lines = ["score,validation/accuracy,test/accuracy", *(f"{s},{v},{t}" for s, v, t in rows)]
+    (trial_dir / "eval_measurements.csv").write_text("\n".join(lines) + "\n")
+    best = max(v for _, v, _ in rows)
+    return target_setting.Run("nadamw", 0, 0, {}, best, trial_dir)
+
+
+def test_targets_are_the_median_best_and_the_test_value_where_it_was_reached(tmp_path: Path) -> None:
+    runs = [
+        _fake_run(tmp_path, "a", [(10, 0.80, 0.79), (20, 0.90, 0.88), (30, 0.91, 0.90)]),
+        _fake_run(tmp_path, "b", [(10, 0.85, 0.84), (20, 0.88, 0.86)]),
+        _fake_run(tmp_path, "c", [(10, 0.89, 0.87), (20, 0.93, 0.92)]),
+    ]
+    result = target_setting.targets_from_runs(runs, "accuracy", "max")
+    assert result["validation_target_value"] == pytest.approx(0.91)  # median of 0.91, 0.88, 0.93
+    assert result["test_target_value"] == pytest.approx((0.90 + 0.92) / 2)  # runs a and c reached it
+    assert result["time_to_target_sec"] == [30, 20]
+
+
+def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
+    (tmp_path / "image_cnn.json").write_text(json.dumps({"provenance": {"method": "provisional"}}))
+    with pytest.raises(AlgobenchError, match="algobench targets image_cnn"):
+        target_setting.set_variant_targets("image_cnn_silu", 3, tmp_path, "cpu", tmp_path)
+
+
+def test_target_setting_end_to_end_on_a_tiny_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(target_setting, "RUN_FRACTION", 0.01)  # 0.2 s runs on digits_mlp
+    monkeypatch.setattr(target_setting, "OPTIMIZERS", ("nadamw", "sgd_momentum"))
+    document = target_setting.set_targets(
+        "digits_mlp", trials=1, seeds=1, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
+    )
+    written = json.loads((tmp_path / "digits_mlp.json").read_text())
+    assert written == json.loads(json.dumps(document))
+    assert 0 < written["validation_target_value"] <= 1
+    assert written["provenance"]["winner"] in ("nadamw", "sgd_momentum")
+    assert written["provenance"]["method"] == "target_setting"
+    assert written["max_allowed_runtime_sec"] == 20
+    # Resuming reruns nothing: the same trial directories give the same targets.
+    again = target_setting.set_targets(
+        "digits_mlp", trials=1, seeds=1, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
+    )
+    assert again["validation_target_value"] == written["validation_target_value"]
+
+
+def test_workloads_subcommand_lists_every_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["workloads"]) == 0
+    out = capsys.readouterr().out
+    for name in ("image_cnn", "image_cnn_silu", "translation_glu_tanh", "speech", "mnist", "cifar10"):
+        assert name in out
+    assert "provisional" in out

@@ -1,0 +1,139 @@
+"""Machine calibration: budgets are seconds on the reference machine, scaled by how much slower
+(or faster) this machine runs each workload's fixed reference step.
+
+``algobench calibrate`` times the reference step (forward, backward and an AdamW update on one
+default-sized batch, model and data at the CPU scale) and writes one factor per workload,
+``this machine's step time / the reference machine's``, to ``calibration.json`` in the cache
+directory. Every trial records the factor it ran under, so scoring can refuse to compare
+results whose machines were not put on the same footing.
+
+Uncalibrated machines get a factor of 1.0: budgets then mean seconds on *this* machine, and
+results from two uncalibrated machines must not be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from algobench import spec
+from algobench.workloads.data_cache import cache_dir
+from algobench.workloads.registry import get_workload, workload_class
+
+CALIBRATION_FILE = "calibration.json"
+REFERENCE_FILE = Path(__file__).parent / "targets" / "reference_steps.json"
+WARMUP_STEPS = 3
+TIMED_STEPS = 15
+
+
+def calibration_path() -> Path:
+    return cache_dir() / CALIBRATION_FILE
+
+
+def reference_step_seconds(workload_name: str, steps: int = TIMED_STEPS, device: str = "cpu") -> float:
+    """Median wall time of one reference training step of ``workload_name`` (after warm-up)."""
+    workload = get_workload(workload_name, device=device)
+    torch.manual_seed(0)
+    model, state = workload.init_model_fn(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    queue = workload._build_input_queue(0, "train", None, workload.default_batch_size)
+    sync = torch.cuda.synchronize if workload.device.type == "cuda" else (lambda: None)
+    times = []
+    for i in range(WARMUP_STEPS + steps):
+        batch = next(queue)
+        start = time.perf_counter()
+        logits, state = workload.model_fn(model, batch, state, spec.ForwardPassMode.TRAIN, None, True)
+        out = workload.loss_fn(batch["targets"], logits, batch.get("weights"))
+        optimizer.zero_grad(set_to_none=True)
+        (out["summed"] / out["n_valid_examples"]).backward()
+        optimizer.step()
+        sync()
+        if i >= WARMUP_STEPS:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "host": platform.node(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def reference_steps() -> dict[str, Any]:
+    """The reference machine's step times (shipped with the package)."""
+    if not REFERENCE_FILE.exists():
+        return {"machine": None, "step_seconds": {}}
+    return json.loads(REFERENCE_FILE.read_text())
+
+
+def calibrate(names: Iterable[str], device: str = "cpu", write_reference: bool = False) -> dict[str, Any]:
+    """Time the reference step of each base workload and write the factors (or, with
+    ``write_reference``, make this machine the reference). Variants use their base's factor:
+    their steps differ from the base's by design, not by machine."""
+    bases = sorted({workload_class(n).base_name for n in names})
+    measured = {name: reference_step_seconds(name, device=device) for name in bases}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if write_reference:
+        kept = reference_steps()["step_seconds"]
+        record = {"machine": machine_info(), "date": now, "device": device, "step_seconds": {**kept, **measured}}
+        _write_json(REFERENCE_FILE, record)
+        return record
+    reference = reference_steps()["step_seconds"]
+    missing = [n for n in bases if n not in reference]
+    factors = {n: measured[n] / reference[n] for n in bases if n in reference}
+    record = {
+        "machine": machine_info(),
+        "date": now,
+        "device": device,
+        "reference_machine": reference_steps().get("machine"),
+        "step_seconds": measured,
+        "factors": factors,
+        "uncalibrated": missing,
+    }
+    previous = _read_calibration()
+    if previous and previous.get("machine", {}).get("host") == record["machine"]["host"]:
+        record["factors"] = {**previous.get("factors", {}), **factors}
+        record["step_seconds"] = {**previous.get("step_seconds", {}), **measured}
+    _write_json(calibration_path(), record)
+    return record
+
+
+def calibration_factor(workload_name: str) -> float:
+    """This machine's budget factor for ``workload_name``: 1.0 when the machine is uncalibrated
+    (then budgets are seconds of this machine, and results are comparable only within it)."""
+    record = _read_calibration()
+    if not record:
+        return 1.0
+    base = workload_class(workload_name).base_name
+    return float(record.get("factors", {}).get(base, 1.0))
+
+
+def _read_calibration() -> dict[str, Any] | None:
+    try:
+        return json.loads(calibration_path().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)

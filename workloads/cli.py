@@ -1,0 +1,142 @@
+"""The workload subcommands of ``algobench``: ``workloads``, ``targets`` and ``calibrate``.
+
+``register(subparsers)`` adds them to the main parser; each sets ``func(args) -> exit code``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    listing = subparsers.add_parser(
+        "workloads",
+        help="list workloads and variants with metric, targets, budget and where the targets came from",
+    )
+    listing.add_argument("--base-only", action="store_true", help="hide variants")
+    listing.add_argument("--scale", default="cpu", help="show sizes for this scale (cpu, gpu, tiny)")
+    listing.set_defaults(func=run_workloads)
+
+    targets = subparsers.add_parser(
+        "targets",
+        help="set workload targets the AlgoPerf way (resumable; hours for the whole suite)",
+        description="Tune AdamW, NAdamW, heavy-ball and Nesterov by quasi-random search, rerun each best "
+        "point over seeds, and write the winner's median as the target (variants rerun the base "
+        "winner instead). Rerunning the same command resumes where it stopped.",
+    )
+    targets.add_argument("workloads", nargs="+", help="workload names, or 'all' (bases first, then variants)")
+    targets.add_argument("--trials", type=int, default=None, help="search trials per optimizer (default: 6)")
+    targets.add_argument("--seeds", type=int, default=None, help="seeds for the reruns (default: 3)")
+    targets.add_argument("--dir", default=None, help="trial directories (default: $ALGOBENCH_CACHE_DIR/targets)")
+    targets.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    targets.set_defaults(func=run_targets)
+
+    calibrate = subparsers.add_parser(
+        "calibrate",
+        help="time each workload's reference step and scale budgets to this machine",
+    )
+    calibrate.add_argument("--workloads", default=None, help="comma-separated names (default: all base workloads)")
+    calibrate.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    calibrate.add_argument(
+        "--write-reference", action="store_true", help="make this machine the reference (maintainers only)"
+    )
+    calibrate.set_defaults(func=run_calibrate)
+
+
+def run_workloads(args: argparse.Namespace) -> int:
+    from algobench.workloads.calibration import calibration_factor, calibration_path
+    from algobench.workloads.registry import get_workload, workload_names
+
+    rows = []
+    for name in workload_names():
+        workload = get_workload(name, scale=args.scale)
+        if args.base_only and workload.variant:
+            continue
+        facts = workload.describe()
+        provenance = workload.target_provenance
+        origin = provenance.get("method", "unknown")
+        if provenance.get("date"):
+            origin += f" {provenance['date']}"
+        if provenance.get("winner"):
+            origin += f" ({provenance['winner']})"
+        factor = calibration_factor(name)
+        rows.append(
+            (
+                name if not workload.variant else f"  {name}",
+                facts["mirrors"],
+                facts["metric"],
+                f"{facts['validation_target']:g}",
+                f"{facts['test_target']:g}",
+                f"{facts['budget_sec'] * factor:g}",
+                origin,
+            )
+        )
+    header = ("workload", "mirrors", "metric", "valid target", "test target", "budget s", "targets from")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    if not calibration_path().exists():
+        print("\nbudgets are reference-machine seconds: this machine is uncalibrated (run `algobench calibrate`)")
+    return 0
+
+
+def run_targets(args: argparse.Namespace) -> int:
+    from algobench.workloads.registry import workload_class, workload_names
+    from algobench.workloads.target_setting import DEFAULT_SEEDS, DEFAULT_TRIALS, set_targets
+
+    names = args.workloads
+    if names == ["all"]:
+        everything = workload_names()
+        names = [n for n in everything if workload_class(n).variant is None]
+        names += [n for n in everything if workload_class(n).variant is not None]
+    for name in names:
+        workload_class(name)  # fail early on an unknown name
+    command = " ".join(["algobench", *sys.argv[1:]]) if sys.argv else ""
+    for name in names:
+        print(f"setting targets for {name}", file=sys.stderr)
+        document = set_targets(
+            name,
+            trials=args.trials or DEFAULT_TRIALS,
+            seeds=args.seeds or DEFAULT_SEEDS,
+            root=Path(args.dir) if args.dir else None,
+            device=args.device,
+            command=command,
+        )
+        print(
+            f"{name}: validation target {document['validation_target_value']}, "
+            f"test target {document['test_target_value']} "
+            f"({document['provenance'].get('winner')})"
+        )
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from algobench.workloads.calibration import calibrate, calibration_path
+    from algobench.workloads.registry import workload_class, workload_names
+
+    names = args.workloads.split(",") if args.workloads else workload_names()
+    names = [n for n in names if workload_class(n).variant is None]
+    record = calibrate(names, device=args.device, write_reference=args.write_reference)
+    for name, seconds in sorted(record["step_seconds"].items()):
+        factor = record.get("factors", {}).get(name)
+        shown = f"factor {factor:.2f}" if factor is not None else "reference"
+        print(f"{name:16s} {seconds * 1000:8.1f} ms/step  {shown}")
+    if not args.write_reference:
+        if record.get("uncalibrated"):
+            print(f"no reference step for: {', '.join(record['uncalibrated'])} (their factor stays 1.0)")
+        print(f"written to {calibration_path()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m algobench.workloads.cli …``: these subcommands on their own."""
+    parser = argparse.ArgumentParser(prog="algobench")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""Setting a workload's targets the way AlgoPerf set its own, at CPU scale.
+
+For a base workload: tune AdamW, NAdamW, heavy-ball momentum and Nesterov momentum, each with
+quasi-random (Halton) search over its baseline search space, every trial trained to the end
+of its run; rerun each optimizer's best point over several seeds; the optimizer whose seeds
+have the best median wins. The validation target is the median over the winner's seeds of
+their best validation metric; the test target is the median test metric, at the first
+evaluation that reached the validation target, of the seeds that reached it.
+
+For a variant, the winning optimizer's best base configuration is rerun on the variant over
+the seeds instead of searching again. AlgoPerf searched again for each variant; reusing the
+base configuration is a deliberate saving of machine time (a variant's target may then be a
+little easier than AlgoPerf's procedure would make it).
+
+Target-setting runs train for ``RUN_FRACTION`` of the budget, so the budget leaves the tuned
+baseline about 1.5x headroom to reach the target. Every trial has a fixed directory, and the
+runner skips finished trials, so an interrupted ``algobench targets`` resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from algobench.errors import AlgobenchError
+from algobench.workloads.base import load_targets
+from algobench.workloads.calibration import calibration_factor, machine_info
+from algobench.workloads.data_cache import cache_dir
+from algobench.workloads.registry import get_workload, workload_class
+
+OPTIMIZERS = ("adamw", "nadamw", "sgd_momentum", "nesterov")  # heavy ball = sgd_momentum
+SUBMISSIONS_DIR = Path(__file__).resolve().parent.parent / "submissions"
+TARGETS_DIR = Path(__file__).resolve().parent / "targets"
+RUN_FRACTION = 1 / 1.5
+DEFAULT_TRIALS = 6
+DEFAULT_SEEDS = 3
+SEARCH_SEED = 0
+RERUN_SEED_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class Run:
+    """The outcome of one target-setting trial, read back from its directory."""
+
+    optimizer: str
+    trial: int
+    seed: int
+    hyperparameters: dict[str, Any]
+    best_validation: float | None
+    trial_dir: Path
+
+
+def default_root() -> Path:
+    return cache_dir() / "targets"
+
+
+def _better(direction: str) -> Callable[[float, float], bool]:
+    return (lambda a, b: a > b) if direction == "max" else (lambda a, b: a < b)
+
+
+def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
+         root: Path, device: str) -> Run:  # fmt: skip
+    from algobench.trial import TrialSpec, run_trial
+
+    spec = TrialSpec(
+        submission_path=str(SUBMISSIONS_DIR / optimizer / "submission.py"),
+        submission_name=optimizer,
+        workload_name=workload,
+        study=study,
+        trial=trial,
+        hyperparameters=hyperparameters,
+        seed=seed,
+        experiment_dir=str(root / workload),
+        ruleset="external",
+        device=device,
+        stop_on_target=False,
+        calibration_factor=calibration_factor(workload) * RUN_FRACTION,
+    )
+    summary = run_trial(spec)
+    best = summary.get("best_validation_metric")
+    best = float(best) if best is not None and math.isfinite(best) else None
+    print(f"  {workload} {optimizer} study {study} trial {trial}: {summary['status']}, best {best}", file=sys.stderr)
+    return Run(optimizer, trial, seed, hyperparameters, best, spec.trial_dir())
+
+
+def search(workload: str, optimizer: str, trials: int, root: Path, device: str) -> list[Run]:
+    """Quasi-random search: ``trials`` Halton points of the optimizer's search space (study 0)."""
+    from algobench.tuning import halton
+    from algobench.tuning.search_space import load_search_space
+
+    space = load_search_space(SUBMISSIONS_DIR / optimizer / "tuning_search_space.json")
+    points = halton.sample(space, trials, seed=SEARCH_SEED)
+    return [_run(optimizer, workload, 0, i, i, hp, root, device) for i, hp in enumerate(points)]
+
+
+def rerun(workload: str, optimizer: str, best: Run | dict[str, Any], trial: int, seeds: int, root: Path,
+          device: str) -> list[Run]:  # fmt: skip
+    """The chosen configuration over ``seeds`` fresh seeds (studies 1..seeds)."""
+    hyperparameters = best.hyperparameters if isinstance(best, Run) else best
+    return [
+        _run(optimizer, workload, k, trial, RERUN_SEED_OFFSET + k, hyperparameters, root, device)
+        for k in range(1, seeds + 1)
+    ]
+
+
+def _pick_best(runs: list[Run], direction: str) -> Run | None:
+    better = _better(direction)
+    best = None
+    for run in runs:
+        if run.best_validation is not None and (best is None or better(run.best_validation, best.best_validation)):
+            best = run
+    return best
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _first_reaching(run: Run, metric: str, target: float, direction: str) -> dict[str, float] | None:
+    """The first evaluation row of ``run`` whose validation metric reached ``target``."""
+    path = run.trial_dir / "eval_measurements.csv"
+    if not path.exists():
+        return None
+    reached = (lambda v: v >= target) if direction == "max" else (lambda v: v <= target)
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            try:
+                value = float(row[f"validation/{metric}"])
+            except (KeyError, ValueError):
+                continue
+            if math.isfinite(value) and reached(value):
+                return {"score": float(row["score"]), "test": float(row[f"test/{metric}"])}
+    return None
+
+
+def targets_from_runs(runs: list[Run], metric: str, direction: str) -> dict[str, Any]:
+    """Validation target = median best; test target and time-to-target from the runs that reached it."""
+    validation = _median([r.best_validation for r in runs if r.best_validation is not None])
+    if validation is None:
+        raise AlgobenchError("no target-setting run produced a finite validation metric")
+    rows = [row for r in runs if (row := _first_reaching(r, metric, validation, direction)) is not None]
+    return {
+        "validation_target_value": round(validation, 6),
+        "test_target_value": round(_median([row["test"] for row in rows]), 6),
+        "time_to_target_sec": [round(row["score"], 2) for row in rows],
+    }
+
+
+def set_base_targets(workload: str, trials: int, seeds: int, root: Path, device: str) -> dict[str, Any]:
+    w = get_workload(workload)
+    direction, metric = w.metric_direction, w.target_metric_name
+    per_optimizer: dict[str, Any] = {}
+    finals: dict[str, list[Run]] = {}
+    for optimizer in OPTIMIZERS:
+        runs = search(workload, optimizer, trials, root, device)
+        best = _pick_best(runs, direction)
+        if best is None:
+            per_optimizer[optimizer] = {"search": [r.best_validation for r in runs], "best_trial": None}
+            continue
+        finals[optimizer] = rerun(workload, optimizer, best, best.trial, seeds, root, device)
+        seed_values = [r.best_validation for r in finals[optimizer] if r.best_validation is not None]
+        per_optimizer[optimizer] = {
+            "search": [r.best_validation for r in runs],
+            "best_trial": best.trial,
+            "hyperparameters": best.hyperparameters,
+            "seeds": seed_values,
+            "median": _median(seed_values),
+        }
+    better = _better(direction)
+    ranked = [o for o in finals if per_optimizer[o]["median"] is not None]
+    if not ranked:
+        raise AlgobenchError(f"{workload}: no optimizer produced a finite validation metric")
+    winner = ranked[0]
+    for o in ranked[1:]:
+        if better(per_optimizer[o]["median"], per_optimizer[winner]["median"]):
+            winner = o
+    result = targets_from_runs(finals[winner], metric, direction)
+    provenance = {
+        "method": "target_setting",
+        "procedure": f"quasi-random search ({trials} trials each) of {', '.join(OPTIMIZERS)}, "
+        f"best point of each rerun over {seeds} seeds; validation target = median best of the winner",
+        "winner": winner,
+        "hyperparameters": per_optimizer[winner]["hyperparameters"],
+        "optimizers": per_optimizer,
+        "trials": trials,
+        "seeds": seeds,
+    }
+    return {**result, "provenance": provenance}
+
+
+def set_variant_targets(workload: str, seeds: int, root: Path, device: str, targets_dir: Path) -> dict[str, Any]:
+    cls = workload_class(workload)
+    base = json.loads((Path(targets_dir) / f"{cls.base_name}.json").read_text())["provenance"]
+    if base.get("method") != "target_setting":
+        raise AlgobenchError(
+            f"{workload} is a variant of {cls.base_name}, whose targets are not set yet: "
+            f"run `algobench targets {cls.base_name}` first"
+        )
+    winner, hyperparameters = base["winner"], base["hyperparameters"]
+    runs = rerun(workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device)
+    result = targets_from_runs(runs, cls.target_metric_name, cls.metric_direction)
+    provenance = {
+        "method": "target_setting_variant",
+        "procedure": f"the base workload's winning configuration ({winner}) rerun over {seeds} seeds on the "
+        "variant, without a new search (AlgoPerf searched again; a deliberate saving)",
+        "winner": winner,
+        "hyperparameters": hyperparameters,
+        "seeds_best": [r.best_validation for r in runs],
+        "seeds": seeds,
+    }
+    return {**result, "provenance": provenance}
+
+
+def set_targets(
+    workload: str,
+    trials: int = DEFAULT_TRIALS,
+    seeds: int = DEFAULT_SEEDS,
+    root: Path | None = None,
+    device: str = "cpu",
+    command: str = "",
+    targets_dir: Path = TARGETS_DIR,
+) -> dict[str, Any]:
+    """Run (or resume) the procedure for ``workload`` and write ``<targets_dir>/<workload>.json``
+    (by default the package's own targets folder, next to the workload definitions)."""
+    root = root or default_root()
+    cls = workload_class(workload)
+    if cls.variant is None:
+        result = set_base_targets(workload, trials, seeds, root, device)
+    else:
+        result = set_variant_targets(workload, seeds, root, device, targets_dir)
+    budget = load_targets(workload).max_allowed_runtime_sec
+    result["provenance"].update(
+        {
+            "date": datetime.now(UTC).date().isoformat(),
+            "machine": machine_info(),
+            "calibration_factor": calibration_factor(workload),
+            "run_length_sec": round(budget * RUN_FRACTION, 2),
+            "command": command or f"algobench targets {workload}",
+            "trial_dirs": str(root / workload),
+        }
+    )
+    time_to_target = result.pop("time_to_target_sec")
+    result["provenance"]["time_to_target_sec"] = time_to_target
+    document = {
+        "validation_target_value": result["validation_target_value"],
+        "test_target_value": result["test_target_value"],
+        "max_allowed_runtime_sec": budget,
+        "provenance": result["provenance"],
+    }
+    path = Path(targets_dir) / f"{workload}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)
+    return document
