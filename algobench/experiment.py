@@ -23,6 +23,7 @@ from algobench.tuning.halton import sample
 from algobench.tuning.rulesets import get_ruleset
 from algobench.tuning.search_space import load_search_space
 from algobench.workloads import workload_class
+from algobench.workloads.calibration import calibration_factor
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
 EXECUTORS = ("inprocess", "subprocess")
@@ -44,7 +45,6 @@ def plan_trials(
     seed: int = 0,
     device: str = "cpu",
     search_space_path: str | Path | None = None,
-    calibration_factor: float = 1.0,
     stop_on_target: bool = True,
     data_dir: str | Path | None = None,
     scale: str = "cpu",
@@ -52,7 +52,8 @@ def plan_trials(
     """The trials ``algobench submit`` runs, in order; bad input raises ``AlgobenchError``.
 
     Study k draws its hyperparameters from the Halton sequence seeded by (seed, k), so studies
-    are independent repetitions of the tuning procedure, as the rules intend.
+    are independent repetitions of the tuning procedure, as the rules intend. Budgets are
+    scaled by this machine's calibration factor per workload (1.0 when uncalibrated).
     """
     submission_path = Path(submission_path).resolve()
     submission = load_submission(submission_path, device=device)  # fail fast on a bad file
@@ -86,7 +87,7 @@ def plan_trials(
             ruleset=ruleset,
             device=device,
             stop_on_target=stop_on_target,
-            calibration_factor=calibration_factor,
+            calibration_factor=calibration_factor(name),
             data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
             scale=scale,
         )
