@@ -13,6 +13,7 @@ import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ def run_trial(
     spec: TrialSpec,
     *,
     show_progress: bool = False,
-    on_progress: Any = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume, or skip) one trial and return its summary (as written to summary.json)."""
     trial_dir = spec.trial_dir()
@@ -96,7 +97,7 @@ def run_trial(
     hyperparameters = Hyperparameters(spec.hyperparameters)
     write_json(trial_dir / HPARAMS_FILE, dict(hyperparameters))
     write_json(trial_dir / META_FILE, meta_data(spec))
-    bar = _progress_bar(spec, workload) if show_progress else None
+    bar = TrialProgressBar(spec) if show_progress else None
     try:
         submission = load_submission(spec.submission_path, device=spec.device)
         runner = TrialRunner(
@@ -204,10 +205,10 @@ def _git_revision(where: Path) -> str | None:
     return out.stdout.strip() or None
 
 
-class _TrialBar:
+class TrialProgressBar:
     """A tqdm bar per trial: step, submission time against the budget, last metric vs target."""
 
-    def __init__(self, spec: TrialSpec, workload: Workload) -> None:
+    def __init__(self, spec: TrialSpec) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -225,7 +226,3 @@ class _TrialBar:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _progress_bar(spec: TrialSpec, workload: Workload) -> _TrialBar:
-    return _TrialBar(spec, workload)
