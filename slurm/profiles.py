@@ -22,6 +22,7 @@ class ClusterProfile:
     cpus: int = 2
     gpus: int = 0
     array_parallelism: int = 8
+    timeout_requeues: int = 3  # times a job that hits --time is requeued to go on from its checkpoint
     setup: tuple[str, ...] = ()
     additional: dict[str, Any] = field(default_factory=dict)
 
@@ -30,11 +31,19 @@ class ClusterProfile:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+def profile_path(name_or_path: str | Path) -> Path:
+    """A file path as given, or the name of a profile shipped in ``slurm/profiles/`` ("example")."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    return Path(__file__).parent / "profiles" / f"{path.name}.yaml"
+
+
 def load_profile(path: str | Path | None) -> ClusterProfile:
     """Read a profile file; unknown keys and wrong types are errors naming the file."""
     if path is None:
         return ClusterProfile()
-    path = Path(path)
+    path = profile_path(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -54,7 +63,12 @@ def load_profile(path: str | Path | None) -> ClusterProfile:
         values["setup"] = tuple(values["setup"])
     if "additional" in values and not isinstance(values["additional"], dict):
         raise AlgobenchError(f"{path}: 'additional' must be a mapping of sbatch options")
-    for key in ("time_min", "cpus", "gpus", "array_parallelism"):
-        if key in values and not isinstance(values[key], int):
+    for key in ("time_min", "cpus", "gpus", "array_parallelism", "timeout_requeues"):
+        if key in values and (not isinstance(values[key], int) or isinstance(values[key], bool)):
             raise AlgobenchError(f"{path}: {key!r} must be an integer, got {values[key]!r}")
+    if "mem_gb" in values and (not isinstance(values["mem_gb"], int | float) or isinstance(values["mem_gb"], bool)):
+        raise AlgobenchError(f"{path}: 'mem_gb' must be a number of GB, got {values['mem_gb']!r}")
+    for key in ("partition", "account"):
+        if key in values and not isinstance(values[key], str):
+            raise AlgobenchError(f"{path}: {key!r} must be a name, got {values[key]!r}")
     return ClusterProfile(**values)

@@ -1,62 +1,65 @@
 """Batch runs through submitit: on a real SLURM cluster where one answers, locally everywhere.
 
-The cluster tests need ``sinfo`` to answer (CI starts a one-node cluster with
-``slurm/cluster/up.sh`` and exports SLURM_CONF); elsewhere they skip, saying why.
+The tests marked ``slurm`` need a cluster with accounting (CI starts a one-node one with
+``slurm/cluster/up.sh`` and exports SLURM_CONF); elsewhere they skip, saying why. The others
+run the same jobs with ``--cluster debug`` and ``--cluster local``, and check the pieces that
+need no cluster (profiles, causes, status).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from algobench.cli import main
 from algobench.errors import AlgobenchError
 from algobench.experiment import plan_trials
-from algobench.results import EVAL_FILE, read_summary
-from algobench.slurm.launch import JOB_FILE, check_cluster, launch
+from algobench.results import EVAL_FILE, SUMMARY_FILE, read_summary, write_json
+from algobench.slurm.causes import explain_job_end
+from algobench.slurm.jobs import _time_out_is_timeout
+from algobench.slurm.launch import launch
 from algobench.slurm.profiles import ClusterProfile, load_profile
-from algobench.slurm.status import experiment_status
-from tests.conftest import SUBMISSIONS
+from algobench.slurm.reachable import check_cluster, slurm_unreachable_reason
+from algobench.slurm.records import JOB_FILE
+from algobench.slurm.status import experiment_status, format_status
+from tests.conftest import REPO, SUBMISSIONS
 
 ADAMW = SUBMISSIONS / "adamw" / "submission.py"
-PROFILE = ClusterProfile(partition="debug", time_min=10, mem_gb=2, cpus=1, array_parallelism=2)
+# Small jobs: the test cluster is one node with two cores, shared.
+PROFILE = ClusterProfile(time_min=10, mem_gb=2, cpus=1, array_parallelism=2)
 
 
-def slurm_unreachable_reason() -> str | None:
-    if shutil.which("sinfo") is None:
-        return "no SLURM here (sinfo not on PATH); CI starts one with slurm/cluster/up.sh"
-    try:
-        probe = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=10)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 10 s"
-    if probe.returncode != 0:
-        return f"SLURM not reachable: {probe.stderr.strip()[:200]}"
-    return None
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """Skip, with the reason, unless a SLURM cluster with accounting answers from here.
 
-
-@pytest.fixture(scope="module")
-def cluster() -> None:
-    reason = slurm_unreachable_reason()
+    CI sets ALGOBENCH_REQUIRE_SLURM=1 after starting its cluster: there, no cluster is a failure.
+    """
+    reason = slurm_unreachable_reason(timeout_sec=10)
+    if reason and os.environ.get("ALGOBENCH_REQUIRE_SLURM") == "1":
+        pytest.fail(f"ALGOBENCH_REQUIRE_SLURM=1 but {reason}")
     if reason:
-        pytest.skip(reason)
+        pytest.skip(f"{reason}; CI starts one with slurm/cluster/up.sh and exports SLURM_CONF")
 
 
-def specs_for(experiment: Path, workloads=("digits_mlp",), trials=2, **kwargs):
-    return plan_trials(ADAMW, workloads=list(workloads), num_trials=trials, num_studies=1,
+def specs_for(experiment: Path, workloads=("digits_mlp",), trials=2, submission=ADAMW, **kwargs):
+    return plan_trials(submission, workloads=list(workloads), num_trials=trials, num_studies=1,
                        experiment_dir=experiment, seed=1, **kwargs)  # fmt: skip
 
 
-def eval_steps(trial_dir: Path) -> list[tuple[int, int]]:
+def eval_rows(trial_dir: Path) -> list[dict[str, str]]:
     with open(trial_dir / EVAL_FILE) as handle:
-        return [(int(r["global_step"]), int(r["preemption_count"])) for r in csv.DictReader(handle)]
+        return list(csv.DictReader(handle))
 
 
 def wait_for_rows(trial_dir: Path, rows: int, timeout: float = 180) -> None:
+    """Until the trial's eval log has more than ``rows`` rows (the job is running and training)."""
     deadline = time.monotonic() + timeout
     path = trial_dir / EVAL_FILE
     while time.monotonic() < deadline:
@@ -67,6 +70,7 @@ def wait_for_rows(trial_dir: Path, rows: int, timeout: float = 180) -> None:
 
 
 def relative_files(experiment: Path) -> set[str]:
+    """The results layout: every file but submitit's logs and the job record."""
     return {
         p.relative_to(experiment).as_posix()
         for p in experiment.rglob("*")
@@ -81,7 +85,9 @@ def test_profile_loads_and_the_command_line_wins(tmp_path):
     profile = load_profile(path).with_overrides(time_min=15, partition=None)
     assert profile == ClusterProfile(partition="gpu", time_min=15, setup=("module load cuda",),
                                      additional={"qos": "high"})  # fmt: skip
-    assert load_profile(Path(__file__).parent.parent / "slurm" / "profiles" / "example.yaml").partition == "debug"
+    shipped = REPO / "slurm" / "profiles" / "example.yaml"
+    assert load_profile(shipped) == load_profile("example")  # a shipped profile by its name
+    assert load_profile("example").partition == "debug"
 
 
 @pytest.mark.parametrize(
@@ -89,6 +95,7 @@ def test_profile_loads_and_the_command_line_wins(tmp_path):
     [
         ("partiton: gpu\n", "unknown profile keys ['partiton']"),
         ("time_min: soon\n", "'time_min' must be an integer"),
+        ("mem_gb: lots\n", "'mem_gb' must be a number of GB"),
         ("setup: module load cuda\n", "'setup' must be a list of shell lines"),
         ("- a\n- b\n", "a profile is a mapping"),
         ("partition: [unclosed\n", "not valid YAML"),
@@ -102,54 +109,143 @@ def test_bad_profiles_name_file_and_problem(tmp_path, text, message):
     assert message in str(caught.value)
 
 
-def test_no_slurm_suggests_local(monkeypatch):
+def test_no_slurm_suggests_local(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(AlgobenchError, match="use --cluster local"):
+    with pytest.raises(AlgobenchError, match="not on PATH.*use --cluster local"):
         check_cluster("slurm")
+    code = main(["slurm", "submit", str(ADAMW), "--workloads", "digits_mlp", "--experiment-dir", str(tmp_path)])
+    assert code != 0
+    assert "use --cluster local" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing planned, nothing written
+
+
+def test_unknown_cluster_is_refused():
+    with pytest.raises(AlgobenchError, match="unknown cluster 'kubernetes'"):
+        check_cluster("kubernetes")
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "status", "words"),
+    [
+        ("CANCELLED by 0", "", "failed", "cancelled"),
+        ("TIMEOUT", "", "timeout", "out of time"),
+        ("OUT_OF_MEMORY", "", "failed", "out of memory"),
+        (
+            "FAILED",
+            "slurmstepd: error: Exceeded job memory limit\nsrun: error: task 0: Killed",
+            "failed",
+            "out of memory",
+        ),
+        (
+            "FAILED",
+            "UncompletedJobError: Job not requeued because: timed-out too many times.",
+            "timeout",
+            "out of time",
+        ),
+        ("NODE_FAIL", "", "failed", "node failed"),
+        ("FAILED", "Traceback\nImportError: no module named foo", "failed", "ImportError: no module named foo"),
+    ],
+)
+def test_a_job_that_ends_without_a_summary_gets_its_cause(state, error, status, words):
+    end = explain_job_end("12_3", state, error, time_min=10, mem_gb=2)
+    assert end.status == status
+    assert words in end.cause and "12_3" in end.cause
+
+
+def test_a_time_out_raised_inside_the_trial_is_recorded_as_timeout(tmp_path):
+    spec = specs_for(tmp_path, trials=1)[0]
+    failed = {"status": "failed", "error": "UncompletedJobError: Job not requeued because: timed-out too many times."}
+    summary = _time_out_is_timeout(spec, failed)
+    assert summary["status"] == "timeout" and "out of time" in summary["error"]
+    assert read_summary(spec.trial_dir())["status"] == "timeout"
+    other = {"status": "failed", "error": "ValueError: nan"}
+    assert _time_out_is_timeout(spec, other) is other
+
+
+def test_status_shows_job_progress_and_cause_without_a_cluster(tmp_path):
+    done, failed, unstarted = (tmp_path / "adamw" / "study_0" / "digits_mlp_pytorch" / f"trial_{j}" for j in (1, 2, 3))
+    for trial_dir in (done, failed, unstarted):
+        trial_dir.mkdir(parents=True)
+    (done / EVAL_FILE).write_text(
+        "global_step,score,validation/accuracy,validation/loss\n10,0.5,0.5,2.0\n42,1.0,0.97,0.1\n"
+    )
+    write_json(done / SUMMARY_FILE, {"status": "target_reached", "target_metric_name": "accuracy"})
+    write_json(done / JOB_FILE, {"job_id": "777", "cluster": "local", "log_folder": str(tmp_path), "submitted": 0})
+    write_json(failed / SUMMARY_FILE, {"status": "failed", "error": "job 8_1 CANCELLED by 0: cancelled\nmore"})
+    rows = experiment_status(tmp_path)
+    assert [(r.job_id, r.job_state, r.status, r.step, r.metric) for r in rows] == [
+        ("777", "local", "target_reached", 42, "0.97"),
+        ("-", "-", "failed", None, "-"),
+        ("-", "-", "not started", None, "-"),
+    ]
+    text = format_status(rows)
+    assert "cause: job 8_1 CANCELLED by 0: cancelled" in text and "more" not in text
+    assert text.splitlines()[-1] == "1 failed, 1 not started, 1 target_reached"
 
 
 def test_debug_cluster_runs_the_same_trials_in_this_process(tmp_path):
     launched = launch(specs_for(tmp_path, trials=1), cluster="debug", profile=PROFILE)
     assert [item.outcome for item in launched] == ["target_reached"]
-    summary = read_summary(launched[0].spec.trial_dir())
-    assert summary["status"] == "target_reached"
+    assert read_summary(launched[0].spec.trial_dir())["status"] == "target_reached"
     assert json.loads((launched[0].spec.trial_dir() / JOB_FILE).read_text())["cluster"] == "debug"
+    again = launch(specs_for(tmp_path, trials=1), cluster="debug", profile=PROFILE)
+    assert again[0].job is None and again[0].outcome == "target_reached"  # finished: not run again
+
+
+def test_local_cluster_from_the_command_line_then_status(tmp_path, capsys):
+    args = ["slurm", "submit", str(ADAMW), "--workloads", "digits_mlp", "--trials", "2", "--studies", "1",
+            "--cluster", "local", "--cpus", "1", "--array-parallelism", "1",
+            "--experiment-dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "digits_mlp" in out and "2 trials on local" in err
+    assert all(read_summary(d)["status"] == "target_reached" for d in tmp_path.glob("adamw/study_0/*/trial_*"))
+    assert main(["slurm", "status", str(tmp_path)]) == 0
+    out, _ = capsys.readouterr()
+    assert out.count("target_reached") == 3  # two rows and the count line
+    assert main(["slurm", "submit", "--no-wait", "--cluster", "local", str(ADAMW)]) != 0  # local jobs need waiting
 
 
 # --- on a real cluster ------------------------------------------------------------------------
 @pytest.mark.slurm
-def test_sweep_of_two_workloads_and_two_trials_is_scoreable(cluster, tmp_path):
+def test_sweep_of_two_workloads_and_two_trials_is_scoreable(slurm_cluster, tmp_path):
     from algobench.scoring import score
 
     specs = specs_for(tmp_path, workloads=("digits_mlp", "mnist1d"))
-    launched = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=600)
+    launched = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=600, poll_sec=1)
     assert all(item.outcome == "target_reached" for item in launched), [(i.spec.trial_dir(), i.cause) for i in launched]
     assert len({item.job.job_id.split("_")[0] for item in launched}) == 1  # one job array
     result = score([tmp_path])
     assert list(result.scores.index) == ["adamw"]
     assert result.scores.loc["adamw", "score"] == 1.0
+    deadline = time.monotonic() + 60  # sacct may say RUNNING a moment after the trial wrote its results
     status = experiment_status(tmp_path)
-    assert [s.job_state for s in status] == ["COMPLETED"] * 4
-    # Resubmitting a finished experiment submits nothing.
+    while [s.job_state for s in status] != ["COMPLETED"] * 4:
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+        status = experiment_status(tmp_path)
+    assert all(s.step and s.step > 0 and s.metric != "-" for s in status)
     again = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=60)
-    assert all(item.job is None for item in again)
+    assert all(item.job is None for item in again)  # resubmitting a finished experiment submits nothing
 
 
 @pytest.mark.slurm
-def test_cancelled_job_is_failed_and_retry_failed_reruns_only_it(cluster, tmp_path):
+def test_cancelled_job_is_failed_and_retry_failed_reruns_only_it(slurm_cluster, tmp_path):
     specs = specs_for(tmp_path, stop_on_target=False)
     first = launch(specs, cluster="slurm", profile=PROFILE, wait=False)
     wait_for_rows(specs[0].trial_dir(), 1)
-    subprocess.run(["scancel", first[0].job.job_id], check=True)
-    settled = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=300)
+    subprocess.run(["scancel", first[0].job.job_id], check=True, timeout=30)
+    settled = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=300, poll_sec=1)
     assert settled[0].job is None and settled[0].outcome == "failed"  # recorded, not resubmitted
     assert settled[1].job.job_id == first[1].job.job_id  # still running: attached, not resubmitted
     cancelled = read_summary(specs[0].trial_dir())
-    assert cancelled["status"] == "failed" and "CANCELLED" in cancelled["error"]
+    assert cancelled["status"] == "failed" and "CANCELLED" in cancelled["error"] and "cancelled" in cancelled["error"]
     assert read_summary(specs[1].trial_dir())["status"] in ("target_reached", "out_of_time")
     other_job = (specs[1].trial_dir() / JOB_FILE).read_text()
+    failed_status = [s for s in experiment_status(tmp_path) if s.status == "failed"]
+    assert len(failed_status) == 1 and "CANCELLED" in failed_status[0].cause
 
-    retried = launch(specs, cluster="slurm", profile=PROFILE, retry_failed=True, wait_timeout_sec=300)
+    retried = launch(specs, cluster="slurm", profile=PROFILE, retry_failed=True, wait_timeout_sec=300, poll_sec=1)
     assert retried[1].job is None and retried[0].job is not None
     assert retried[0].job.job_id != first[0].job.job_id
     assert read_summary(specs[0].trial_dir())["status"] in ("target_reached", "out_of_time")
@@ -157,26 +253,72 @@ def test_cancelled_job_is_failed_and_retry_failed_reruns_only_it(cluster, tmp_pa
 
 
 @pytest.mark.slurm
-def test_interrupted_job_is_requeued_and_resumes_without_lost_or_duplicated_rows(cluster, tmp_path):
+def test_interrupted_job_is_requeued_and_resumes_without_lost_or_duplicated_rows(slurm_cluster, tmp_path):
     specs = specs_for(tmp_path, trials=1, stop_on_target=False)
     trial_dir = specs[0].trial_dir()
     first = launch(specs, cluster="slurm", profile=PROFILE, wait=False)
     wait_for_rows(trial_dir, 2)
-    first[0].job._interrupt()  # preemption: SIGTERM then USR2, as SLURM sends it
-    launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=400)
+    first[0].job._interrupt()  # preemption: SIGTERM then USR2, as SLURM sends them
+    again = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=400, poll_sec=1)
+    assert again[0].job.job_id == first[0].job.job_id  # the same job, requeued: not resubmitted
     summary = read_summary(trial_dir)
     assert summary["status"] in ("target_reached", "out_of_time")
     assert summary["preemption_count"] >= 1
-    steps = eval_steps(trial_dir)
-    assert [s for s, _ in steps] == sorted({s for s, _ in steps})  # increasing, no duplicates
-    assert {p for _, p in steps} >= {0, 1}
+    rows = eval_rows(trial_dir)
+    steps = [int(r["global_step"]) for r in rows]
+    assert steps == sorted(set(steps))  # increasing: no duplicated or reordered evaluations
+    assert {int(r["preemption_count"]) for r in rows} >= {0, 1}  # rows from before and after the requeue
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores) and len(rows) == summary["num_evals"]
 
 
 @pytest.mark.slurm
-def test_local_cluster_gives_the_same_layout_as_slurm(cluster, tmp_path):
-    for name, cluster_name in (("slurm", "slurm"), ("local", "local")):
-        launched = launch(specs_for(tmp_path / name, trials=1), cluster=cluster_name, profile=PROFILE,
-                          wait_timeout_sec=300)  # fmt: skip
+def test_local_cluster_gives_the_same_layout_as_slurm(slurm_cluster, tmp_path):
+    for name in ("slurm", "local"):
+        launched = launch(specs_for(tmp_path / name, trials=1), cluster=name, profile=PROFILE,
+                          wait_timeout_sec=300, poll_sec=1)  # fmt: skip
         assert launched[0].outcome == "target_reached"
     assert relative_files(tmp_path / "slurm") == relative_files(tmp_path / "local")
     assert "adamw/study_0/digits_mlp_pytorch/trial_1/summary.json" in relative_files(tmp_path / "local")
+
+
+@pytest.mark.slurm
+def test_unknown_partition_names_the_known_ones(slurm_cluster, tmp_path):
+    profile = ClusterProfile(partition="no_such_partition")
+    with pytest.raises(AlgobenchError, match=r"unknown SLURM partition 'no_such_partition'; this cluster has: \w+"):
+        launch(specs_for(tmp_path, trials=1), cluster="slurm", profile=profile)
+    assert not tmp_path.joinpath("adamw").exists()
+
+
+@pytest.mark.slurm
+def test_job_out_of_memory_is_failed_with_its_cause(slurm_cluster, tmp_path):
+    specs = specs_for(tmp_path, trials=1)
+    small = ClusterProfile(time_min=5, mem_gb=0.2, cpus=1)  # less than python + torch
+    launched = launch(specs, cluster="slurm", profile=small, wait_timeout_sec=120, poll_sec=1)
+    assert launched[0].outcome == "failed"
+    assert "out of memory" in read_summary(specs[0].trial_dir())["error"]
+
+
+@pytest.mark.slurm
+def test_job_out_of_time_is_timeout_with_its_cause(slurm_cluster, tmp_path, write_submission):
+    source = ADAMW.read_text()
+    slow = 'import os, time\ntime.sleep(200 if os.environ.get("SLURM_JOB_ID") else 0)  # outlasts a 1-minute job\n'
+    search_space = (ADAMW.parent / "tuning_search_space.json").read_text()
+    sleepy = write_submission(slow + source, name="sleepy", search_space=search_space)
+    specs = specs_for(tmp_path / "experiment", trials=1, submission=sleepy)
+    one_minute = ClusterProfile(time_min=1, mem_gb=2, cpus=1, timeout_requeues=0)
+    launched = launch(specs, cluster="slurm", profile=one_minute, wait_timeout_sec=240, poll_sec=1)
+    assert launched[0].outcome == "timeout", launched[0].cause
+    assert "time" in read_summary(specs[0].trial_dir())["error"]
+
+
+@pytest.mark.slurm
+def test_a_job_sacct_never_knows_is_given_up_not_waited_for(slurm_cluster, tmp_path):
+    spec = specs_for(tmp_path, trials=1)[0]
+    spec.trial_dir().mkdir(parents=True)
+    record = {"job_id": "987654321", "cluster": "slurm", "log_folder": str(tmp_path), "submitted": time.time()}
+    write_json(spec.trial_dir() / JOB_FILE, record)
+    start = time.monotonic()
+    launched = launch([spec], cluster="slurm", profile=PROFILE, unknown_grace_sec=3, poll_sec=1)
+    assert time.monotonic() - start < 60
+    assert launched[0].outcome == "failed" and "accounting" in launched[0].cause

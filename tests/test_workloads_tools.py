@@ -64,7 +64,7 @@ def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
 
 
 def test_target_setting_end_to_end_on_a_tiny_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(target_setting, "RUN_FRACTION", 0.01)  # 0.2 s runs on digits_mlp
+    monkeypatch.setattr(target_setting, "RUN_FRACTION", 0.002)  # about 30 steps of digits_mlp
     monkeypatch.setattr(target_setting, "OPTIMIZERS", ("nadamw", "sgd_momentum"))
     document = target_setting.set_targets(
         "digits_mlp", trials=1, seeds=1, root=tmp_path / "runs", targets_dir=tmp_path, command="test"

@@ -75,9 +75,7 @@ class Workload(abc.ABC):
     # not meaningful there).
     sizes: ClassVar[Mapping[str, Mapping[str, Any]]] = MappingProxyType({"cpu": {}, "gpu": {}, "tiny": {}})
 
-    def __init__(
-        self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu"
-    ) -> None:
+    def __init__(self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu") -> None:
         if scale not in self.sizes:
             raise AlgobenchError(
                 f"workload {self.name!r} has no scale {scale!r}; choose one of {', '.join(self.sizes)}"
@@ -204,9 +202,7 @@ class Workload(abc.ABC):
             n_valid = torch.full((), per_example.shape[0], device=per_example.device)
         return {"summed": per_example.sum(), "n_valid_examples": n_valid, "per_example": per_example}
 
-    def per_example_loss(
-        self, labels: torch.Tensor, logits: torch.Tensor, label_smoothing: float
-    ) -> torch.Tensor:
+    def per_example_loss(self, labels: torch.Tensor, logits: torch.Tensor, label_smoothing: float) -> torch.Tensor:
         """Softmax cross-entropy; workloads with another ``loss_type`` override this."""
         return F.cross_entropy(logits, labels, reduction="none", label_smoothing=label_smoothing)
 
@@ -330,9 +326,7 @@ class ArrayWorkload(Workload):
 
     num_eval_train_examples_cap: ClassVar[int] = 2048
 
-    def __init__(
-        self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu"
-    ) -> None:
+    def __init__(self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu") -> None:
         super().__init__(device, data_dir, scale)
         self._splits: Splits | None = None
 

@@ -13,8 +13,15 @@ base configuration is a deliberate saving of machine time (a variant's target ma
 little easier than AlgoPerf's procedure would make it).
 
 Target-setting runs train for ``RUN_FRACTION`` of the budget, so the budget leaves the tuned
-baseline about 1.5x headroom to reach the target. Every trial has a fixed directory, and the
-runner skips finished trials, so an interrupted ``algobench targets`` resumes where it stopped.
+baseline about 1.5x headroom to reach the target. The run length is counted in steps, not
+seconds: the number of reference steps (``reference_steps.json``) that fit in that time, with
+evaluations every ``eval_period_time_sec`` worth of steps. On a shared machine a wall-clock
+run length gives a starved trial ten times fewer steps than its neighbour, and the targets
+then measure the load, not the optimizers. The wall-clock budget is kept only as a generous
+safety limit (``WALL_SAFETY``).
+
+Every trial has a fixed directory (versioned by ``PROCEDURE``), and the runner skips finished
+trials, so an interrupted ``algobench targets`` resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ DEFAULT_TRIALS = 6
 DEFAULT_SEEDS = 3
 SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
+PROCEDURE = "steps-v2"  # trial directories of an earlier procedure are never reused
+WALL_SAFETY = 20.0
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,27 @@ def _better(direction: str) -> Callable[[float, float], bool]:
     return (lambda a, b: a > b) if direction == "max" else (lambda a, b: a < b)
 
 
+def step_budget(workload: str) -> tuple[int, int]:
+    """(run length, evaluation period) in steps: what the reference machine does in
+    ``RUN_FRACTION`` of the budget and in one evaluation period."""
+    from algobench.workloads.calibration import reference_steps
+
+    cls = workload_class(workload)
+    step_seconds = reference_steps()["step_seconds"].get(cls.base_name)
+    if step_seconds is None:
+        raise AlgobenchError(
+            f"{workload}: no reference step time; run "
+            f"`algobench calibrate --write-reference --workloads {cls.base_name}`"
+        )
+    budget = load_targets(workload).max_allowed_runtime_sec
+    return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(cls.eval_period_time_sec / step_seconds))
+
+
 def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
          root: Path, device: str) -> Run:  # fmt: skip
     from algobench.trial import TrialSpec, run_trial
+
+    max_steps, eval_every = step_budget(workload)
 
     spec = TrialSpec(
         submission_path=str(SUBMISSIONS_DIR / optimizer / "submission.py"),
@@ -78,16 +105,20 @@ def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyper
         trial=trial,
         hyperparameters=hyperparameters,
         seed=seed,
-        experiment_dir=str(root / workload),
+        experiment_dir=str(root / workload / PROCEDURE),
         ruleset="external",
         device=device,
         stop_on_target=False,
-        calibration_factor=calibration_factor(workload) * RUN_FRACTION,
+        calibration_factor=calibration_factor(workload) * RUN_FRACTION * WALL_SAFETY,
+        max_steps=max_steps,
+        eval_every_steps=eval_every,
     )
     summary = run_trial(spec)
     best = summary.get("best_validation_metric")
     best = float(best) if best is not None and math.isfinite(best) else None
-    print(f"  {workload} {optimizer} study {study} trial {trial}: {summary['status']}, best {best}", file=sys.stderr)
+    steps = summary.get("steps")
+    print(f"  {workload} {optimizer} study {study} trial {trial}: {summary['status']} after {steps} steps, best {best}",
+          file=sys.stderr)  # fmt: skip
     return Run(optimizer, trial, seed, hyperparameters, best, spec.trial_dir())
 
 
@@ -243,8 +274,10 @@ def set_targets(
             "machine": machine_info(),
             "calibration_factor": calibration_factor(workload),
             "run_length_sec": round(budget * RUN_FRACTION, 2),
+            "run_length_steps": step_budget(workload)[0],
+            "procedure_version": PROCEDURE,
             "command": command or f"algobench targets {workload}",
-            "trial_dirs": str(root / workload),
+            "trial_dirs": str(root / workload / PROCEDURE),
         }
     )
     time_to_target = result.pop("time_to_target_sec")

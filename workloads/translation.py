@@ -220,4 +220,3 @@ class TranslationGLUTanh(Translation):
     variant: ClassVar[str] = "glu_tanh"
     glu: ClassVar[bool] = True
     mlp_activation: ClassVar[str] = "tanh"
-

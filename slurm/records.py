@@ -1,0 +1,42 @@
+"""``slurm_job.json``: which job runs (or ran) a trial, so ``status`` and a resubmission find it.
+
+Written atomically next to the trial's results when the job is submitted; a resubmission
+replaces it. Only SLURM records can be looked up again later (local and debug jobs are
+children of the command that started them).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from algobench.results import read_json, write_json
+
+JOB_FILE = "slurm_job.json"
+
+
+def record_job(trial_dir: Path, job: submitit.Job, cluster: str) -> None:
+    write_json(
+        trial_dir / JOB_FILE,
+        {
+            "job_id": str(job.job_id),
+            "cluster": cluster,
+            "log_folder": str(job.paths.folder),
+            "submitted": time.time(),
+        },
+    )
+
+
+def read_record(trial_dir: Path) -> dict[str, Any] | None:
+    return read_json(trial_dir / JOB_FILE)
+
+
+def recorded_slurm_job(trial_dir: Path) -> submitit.SlurmJob | None:
+    """The SLURM job last recorded for this trial, if any (registering it costs no sacct call)."""
+    record = read_record(trial_dir)
+    if record is None or record.get("cluster") != "slurm":
+        return None
+    return submitit.SlurmJob(folder=record["log_folder"], job_id=record["job_id"])
