@@ -24,10 +24,11 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         "--ruleset",
         choices=("external", "self"),
         default="external",
-        help="external: hyperparameters from the search space; self: none, 1.5x budget "
-        "(default: %(default)s)",
+        help="external: hyperparameters from the search space; self: none, 1.5x budget (default: %(default)s)",
     )
-    parser.add_argument("--trials", type=int, default=5, help="trials per study (external tuning; default: %(default)s)")
+    parser.add_argument(
+        "--trials", type=int, default=5, help="trials per study (external tuning; default: %(default)s)"
+    )
     parser.add_argument("--studies", type=int, default=3, help="independent studies (default: %(default)s)")
     parser.add_argument(
         "--search-space",
@@ -130,7 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="inprocess (fastest) or subprocess (a crash or hang is only that trial's failure)",
     )
     submit.add_argument(
-        "--trial-timeout", type=float, default=None, help="with --executor subprocess: kill a trial after this many seconds"
+        "--trial-timeout",
+        type=float,
+        default=None,
+        help="with --executor subprocess: kill a trial after this many seconds",
     )
     submit.add_argument("--retry-failed", action="store_true", help="rerun trials that failed or timed out")
     submit.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -165,8 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(
-            "algobench: interrupted; finished trials and checkpoints are kept. "
-            "Run the same command again to resume.",
+            "algobench: interrupted; finished trials and checkpoints are kept. Run the same command again to resume.",
             file=sys.stderr,
         )
         return 130

@@ -126,9 +126,7 @@ def run_trials(
     return summaries
 
 
-def run_trial_in_subprocess(
-    spec: TrialSpec, timeout_sec: float | None, show_progress: bool = False
-) -> dict[str, Any]:
+def run_trial_in_subprocess(spec: TrialSpec, timeout_sec: float | None, show_progress: bool = False) -> dict[str, Any]:
     """Run a trial in its own process, so a crash or a hang is that trial's failure alone."""
     context = multiprocessing.get_context("spawn")
     process = context.Process(target=run_trial, args=(spec,), kwargs={"show_progress": show_progress})

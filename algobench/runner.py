@@ -297,9 +297,7 @@ class TrialRunner:
             self._end("target_reached")
         elif not within_budget or row["score"] >= config.budget_sec:
             self._end("target_reached" if state.time_to_target is not None else "out_of_time")
-        elif state.training_complete or (
-            config.max_steps is not None and state.global_step >= config.max_steps
-        ):
+        elif state.training_complete or (config.max_steps is not None and state.global_step >= config.max_steps):
             self._end("target_reached" if state.time_to_target is not None else "ok")
 
     def _end(self, status: str, error: str | None = None) -> None:

@@ -142,13 +142,10 @@ def _import_file(path: Path, device: torch.device) -> ModuleType:
         with algoperf_modules(device):
             module_spec.loader.exec_module(module)
     except SyntaxError as error:
-        raise SubmissionError(
-            f"{error.filename or path}:{error.lineno}: syntax error: {error.msg}"
-        ) from None
+        raise SubmissionError(f"{error.filename or path}:{error.lineno}: syntax error: {error.msg}") from None
     except Exception as error:
         raise SubmissionError(
-            f"{path}:{error_line(error, path)}: importing the submission raised "
-            f"{type(error).__name__}: {error}"
+            f"{path}:{error_line(error, path)}: importing the submission raised {type(error).__name__}: {error}"
         ) from None
     finally:
         sys.modules.pop(module_name, None)
@@ -167,8 +164,7 @@ def _check_signature(path: Path, function: Callable[..., Any], args: tuple[str, 
     except TypeError as error:
         line = inspect.getsourcelines(function)[1] if inspect.isfunction(function) else "?"
         raise SubmissionError(
-            f"{path}:{line}: {function.__name__}() does not take AlgoPerf's arguments "
-            f"({', '.join(args)}): {error}"
+            f"{path}:{line}: {function.__name__}() does not take AlgoPerf's arguments ({', '.join(args)}): {error}"
         ) from None
 
 
@@ -191,8 +187,7 @@ def _algoperf_form(module: ModuleType, path: Path) -> Submission:
         update_params=module.update_params,
         data_selection=selection,
         prepare_for_eval=prepare,
-        update_params_takes_train_state="train_state"
-        in inspect.signature(module.update_params).parameters,
+        update_params_takes_train_state="train_state" in inspect.signature(module.update_params).parameters,
     )
 
 

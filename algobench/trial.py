@@ -65,11 +65,7 @@ class TrialSpec:
 
 def run_config(spec: TrialSpec, workload: Workload) -> RunConfig:
     """The budget is the workload's, scaled by the machine's calibration and the ruleset."""
-    budget = (
-        workload.max_allowed_runtime_sec
-        * spec.calibration_factor
-        * get_ruleset(spec.ruleset).budget_multiplier
-    )
+    budget = workload.max_allowed_runtime_sec * spec.calibration_factor * get_ruleset(spec.ruleset).budget_multiplier
     return RunConfig(
         budget_sec=budget,
         eval_period_sec=workload.eval_period_time_sec * spec.calibration_factor,
@@ -197,9 +193,7 @@ def meta_data(spec: TrialSpec) -> dict[str, Any]:
 
 def _git_revision(where: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None

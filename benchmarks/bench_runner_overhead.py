@@ -33,9 +33,7 @@ def plain_loop(workload_name: str, steps: int, seed: int) -> float:
     workload = get_workload(workload_name)
     torch.manual_seed(seed)
     model, _ = workload.init_model_fn(step_key(seed, 0, 3))
-    batches = workload._build_input_queue(
-        step_key(seed, 0, DATA_SELECTION), "train", None, workload.default_batch_size
-    )
+    batches = workload._build_input_queue(step_key(seed, 0, DATA_SELECTION), "train", None, workload.default_batch_size)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=HP["learning_rate"], betas=(0.9, 0.999), weight_decay=HP["weight_decay"]
     )
@@ -69,7 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    get_workload(args.workload).splits  # generate/cache the data before timing anything
+    _ = get_workload(args.workload).splits  # generate/cache the data before timing anything
     plain_loop(args.workload, 50, 0), runner_loop(args.workload, 50, 0)  # warm-up
     plain, wall, submission = [], [], []
     for repeat in range(args.repeats):
@@ -79,7 +77,9 @@ def main() -> None:
         submission.append(s)
     p, w, s = statistics.median(plain), statistics.median(wall), statistics.median(submission)
     print(f"workload={args.workload} steps={args.steps} repeats={args.repeats} torch_threads={torch.get_num_threads()}")
-    print(f"plain loop      median {p:.3f} s  ({1e3 * p / args.steps:.3f} ms/step)  runs {[round(x, 3) for x in plain]}")
+    print(
+        f"plain loop      median {p:.3f} s  ({1e3 * p / args.steps:.3f} ms/step)  runs {[round(x, 3) for x in plain]}"
+    )
     print(f"runner (wall)   median {w:.3f} s  ratio {w / p:.4f}  runs {[round(x, 3) for x in wall]}")
     print(f"runner (clock)  median {s:.3f} s  ratio {s / p:.4f}")
 

@@ -145,7 +145,9 @@ def test_broken_submission_file_is_one_line_with_file_and_line(tmp_path, write_s
 
 def test_malformed_search_space_names_the_file(tmp_path, write_submission, capsys):
     path = write_submission(
-        "import torch\ndef make_optimizer(params, hyperparameters, workload):\n    return torch.optim.SGD(params, 0.1)\n",
+        "import torch\n"
+        "def make_optimizer(params, hyperparameters, workload):\n"
+        "    return torch.optim.SGD(params, 0.1)\n",
         search_space='{"learning_rate": {"min": 1, "max": 0.1}}',
     )
     assert submit(str(path), "--experiment-dir", str(tmp_path)) == 2

@@ -45,8 +45,7 @@ def test_sigkill_then_rerun_gives_the_straight_run_log(tmp_path):
     assert straight["steps"] == 240
 
     code = (
-        "import sys, pickle; from algobench.trial import run_trial; "
-        "run_trial(pickle.loads(bytes.fromhex(sys.argv[1])))"
+        "import sys, pickle; from algobench.trial import run_trial; run_trial(pickle.loads(bytes.fromhex(sys.argv[1])))"
     )
     process = subprocess.Popen([sys.executable, "-c", code, pickle.dumps(spec).hex()], env=os.environ.copy())
     eval_file = spec.trial_dir() / EVAL_FILE

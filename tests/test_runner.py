@@ -82,11 +82,15 @@ def test_target_reached_ends_the_trial_and_records_time_to_target():
     row = runner.state.eval_history[-1]
     assert row["validation/accuracy"] >= runner.workload.validation_target_value
     assert runner.state.time_to_target == row["score"]
-    assert all(r["validation/accuracy"] < runner.workload.validation_target_value for r in runner.state.eval_history[:-1])
+    assert all(
+        r["validation/accuracy"] < runner.workload.validation_target_value for r in runner.state.eval_history[:-1]
+    )
 
 
 def test_same_seed_same_log_different_seed_different_log():
-    config = RunConfig(budget_sec=60, eval_period_sec=1e9, eval_every_steps=30, max_steps=90, seed=3, stop_on_target=False)
+    config = RunConfig(
+        budget_sec=60, eval_period_sec=1e9, eval_every_steps=30, max_steps=90, seed=3, stop_on_target=False
+    )
     a, b = make_runner(config), make_runner(config)
     a.run(), b.run()
     assert strip_timing(a.state.eval_history) == strip_timing(b.state.eval_history)
@@ -97,8 +101,9 @@ def test_same_seed_same_log_different_seed_different_log():
 
 @pytest.mark.parametrize("submission_path", [ADAMW, NADAMW], ids=["native", "algoperf"])
 def test_segments_and_restore_equal_one_straight_run(tmp_path, submission_path):
-    config = RunConfig(budget_sec=60, eval_period_sec=1e9, eval_every_steps=40, max_steps=200, seed=7,
-                       stop_on_target=False)
+    config = RunConfig(
+        budget_sec=60, eval_period_sec=1e9, eval_every_steps=40, max_steps=200, seed=7, stop_on_target=False
+    )
     straight = make_runner(config, submission_path=submission_path)
     final_status = straight.run()
     assert straight.state.global_step == 200
@@ -129,7 +134,9 @@ def test_update_params_that_raises_fails_the_trial_with_file_and_line(write_subm
             return 16
     """)
     # Swap in an AlgoPerf-form update that raises on step 3.
-    path.write_text(path.read_text() + """
+    path.write_text(
+        path.read_text()
+        + """
 def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
     return {}
 
@@ -138,7 +145,8 @@ def update_params(workload, current_param_container, current_params_types, model
     if global_step == 3:
         raise ValueError("exploded on purpose")
     return optimizer_state, current_param_container, model_state
-""")
+"""
+    )
     runner = make_runner(RunConfig(budget_sec=10, eval_period_sec=1e9), submission_path=path)
     assert runner.run() == "failed"
     assert runner.state.global_step == 4

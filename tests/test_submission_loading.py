@@ -85,7 +85,9 @@ def test_import_error_names_line(write_submission):
 
 
 def test_missing_required_function(write_submission):
-    source = ALGOPERF_OLD_SPELLING.split("def get_batch_size")[0] + """
+    source = (
+        ALGOPERF_OLD_SPELLING.split("def get_batch_size")[0]
+        + """
     def init_optimizer_state(workload, model_params, model_state, hyperparameters, rng):
         return {}
 
@@ -94,6 +96,7 @@ def test_missing_required_function(write_submission):
                       global_step, rng):
         return optimizer_state, current_param_container, model_state
     """
+    )
     with pytest.raises(SubmissionError, match="missing required function.*get_batch_size"):
         load_submission(write_submission(source))
 

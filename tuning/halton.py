@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from algobench.tuning.search_space import SearchSpace
 from scipy.stats import qmc
 
 from algobench.errors import SearchSpaceError
+from algobench.tuning.search_space import SearchSpace
 
 
 def sample(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
@@ -21,14 +21,12 @@ def sample(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
     if space.fixed_points is not None:
         if n > len(space.fixed_points):
             raise SearchSpaceError(
-                f"{space.source}: {n} trials asked for but the list holds only "
-                f"{len(space.fixed_points)} points"
+                f"{space.source}: {n} trials asked for but the list holds only {len(space.fixed_points)} points"
             )
         return [dict(p) for p in space.fixed_points[:n]]
     unit = qmc.Halton(d=len(space.dimensions), scramble=True, seed=seed).random(n)
     return [
-        {dim.name: _plain(dim.value_at(float(u))) for dim, u in zip(space.dimensions, row, strict=True)}
-        for row in unit
+        {dim.name: _plain(dim.value_at(float(u))) for dim, u in zip(space.dimensions, row, strict=True)} for row in unit
     ]
 
 

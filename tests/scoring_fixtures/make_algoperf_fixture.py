@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from algobench.scoring import get_protocol, load_trials, trial_times
 
 SETS = (
