@@ -75,7 +75,6 @@ class TrialState:
     examples_seen: int = 0
     preemption_count: int = 0
     last_eval_submission_time: float = 0.0
-    last_eval_step: int = -1
     training_complete: bool = False
     status: str | None = None  # a final status once the trial has ended
     error: str | None = None
@@ -272,7 +271,6 @@ class TrialRunner:
         }
         state.eval_history.append(row)
         state.last_eval_submission_time = clocks.submission
-        state.last_eval_step = step
         self._judge(row)
 
         start = time.perf_counter()
