@@ -18,7 +18,8 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workloads",
         default="mnist1d",
-        help="comma-separated workload names (see `algobench workloads`); default: %(default)s",
+        help="comma-separated workload names (see `algobench workloads`), or suite for the eight AlgoPerf mirrors; "
+        "default: %(default)s",
     )
     parser.add_argument(
         "--ruleset",
@@ -61,7 +62,9 @@ def plan_from_args(args: argparse.Namespace) -> list:
     """The trials selected by ``add_selection_arguments``' options."""
     from algobench.experiment import plan_trials
 
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    from algobench.workloads.registry import expand_workload_names
+
+    workloads = expand_workload_names([w.strip() for w in args.workloads.split(",") if w.strip()])
     if not workloads:
         raise AlgobenchError("--workloads is empty")
     return plan_trials(

@@ -88,3 +88,19 @@ def test_workloads_subcommand_lists_every_workload(capsys: pytest.CaptureFixture
     for name in ("image_cnn", "image_cnn_silu", "translation_glu_tanh", "speech", "mnist", "cifar10"):
         assert name in out
     assert "provisional" in out
+
+
+def test_suite_selects_the_eight_algoperf_mirrors_once() -> None:
+    from algobench.workloads.registry import SUITE, expand_workload_names, workload_class
+
+    names = expand_workload_names(["mnist1d", "suite", "lm"])
+    assert names == ["mnist1d", *SUITE]
+    assert len(SUITE) == 8 and all(workload_class(n).variant is None for n in SUITE)
+
+
+def test_an_unknown_name_in_a_selection_is_named() -> None:
+    from algobench.errors import UnknownWorkloadError
+    from algobench.workloads.registry import expand_workload_names
+
+    with pytest.raises(UnknownWorkloadError, match="'image_cnnn'.*Did you mean image_cnn"):
+        expand_workload_names(["suite", "image_cnnn"])

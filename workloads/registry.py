@@ -53,6 +53,23 @@ WORKLOADS: MappingProxyType[str, str] = MappingProxyType(
 )
 
 
+SUITE: tuple[str, ...] = (
+    "image_cnn", "image_vit", "lm", "translation", "click_through", "mri", "molecules", "speech",
+)  # fmt: skip
+"""The eight base workloads that mirror AlgoPerf's problems; ``--workloads suite`` selects them."""
+
+
+def expand_workload_names(names: list[str]) -> list[str]:
+    """``names`` with ``suite`` replaced by the :data:`SUITE`, duplicates dropped, each checked to exist."""
+    expanded: list[str] = []
+    for name in names:
+        for member in SUITE if name == "suite" else (name,):
+            workload_class(member)  # an unknown name fails here, with suggestions
+            if member not in expanded:
+                expanded.append(member)
+    return expanded
+
+
 def workload_names() -> list[str]:
     return list(WORKLOADS)
 
