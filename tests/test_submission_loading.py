@@ -66,6 +66,22 @@ def test_batch_size_falls_back_to_workload_default_for_unknown_names(write_submi
     assert submission.batch_size(workload, {"batch_size": 17}) == 17
 
 
+def test_nadamw_names_a_batch_size_for_every_workload_and_variant():
+    """No workload, variant included, falls back to the default (a warning per trial)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from algobench.workloads import workload_class, workload_names
+
+    submission = load_submission(SUBMISSIONS / "nadamw" / "submission.py")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in workload_names():
+            cls = workload_class(name)
+            workload = SimpleNamespace(name=name, base_name=cls.base_name, default_batch_size=cls.default_batch_size)
+            assert submission.batch_size(workload, None) == cls.default_batch_size, name
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(SubmissionError, match="submission file not found: .*nope.py"):
         load_submission(tmp_path / "nope.py")

@@ -104,3 +104,14 @@ def test_an_unknown_name_in_a_selection_is_named() -> None:
 
     with pytest.raises(UnknownWorkloadError, match="'image_cnnn'.*Did you mean image_cnn"):
         expand_workload_names(["suite", "image_cnnn"])
+
+
+def test_step_hint_of_every_suite_workload_is_its_target_setting_run_length() -> None:
+    """Schedules decay over ``step_hint``: if it drifted from the run length the targets were
+    set with (budget, reference step time), tuned baselines would stop mid-schedule."""
+    from algobench.workloads.registry import SUITE, workload_class, workload_names
+
+    for name in workload_names():
+        cls = workload_class(name)
+        if cls.base_name in SUITE:
+            assert cls.step_hint == target_setting.step_budget(name)[0], name

@@ -110,7 +110,7 @@ class ClickThrough(ArrayWorkload):
     metric_direction: ClassVar[str] = "min"
     loss_type: ClassVar[spec.LossType] = spec.LossType.SIGMOID_CROSS_ENTROPY
     default_batch_size: ClassVar[int] = 256
-    step_hint: ClassVar[int] = 4000
+    step_hint: ClassVar[int] = 5355  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 5.0
     eval_batch_size: ClassVar[int] = 4096
     num_eval_train_examples_cap: ClassVar[int] = 10_000

@@ -142,7 +142,7 @@ class ImageCNN(ArrayWorkload):
     target_metric_name: ClassVar[str] = "accuracy"
     metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 128
-    step_hint: ClassVar[int] = 3000
+    step_hint: ClassVar[int] = 1004  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 5.0
     data_seed: ClassVar[int] = 1
     sizes = MappingProxyType(

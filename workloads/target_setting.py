@@ -51,7 +51,7 @@ DEFAULT_TRIALS = 6
 DEFAULT_SEEDS = 3
 SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
-PROCEDURE = "steps-v2"  # trial directories of an earlier procedure are never reused
+PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: step_hint = run length)
 WALL_SAFETY = 20.0
 
 

@@ -1,0 +1,82 @@
+"""Per base workload with targets from `algobench targets`: the tuned baseline's time-to-target
+on this machine, as a Markdown table.
+
+The tuned baseline is the winner of target setting with its best configuration (both recorded
+in the targets file), run on fresh seeds until it reaches the validation target or the budget
+runs out. Run it on an otherwise idle machine: time-to-target is submission time.
+
+    python benchmarks/bench_tuned_baselines.py [--workloads suite] [--seeds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from algobench.trial import TrialSpec, run_trial
+from algobench.workloads.base import load_targets
+from algobench.workloads.calibration import calibration_factor
+from algobench.workloads.registry import expand_workload_names
+from algobench.workloads.target_setting import SUBMISSIONS_DIR
+
+SEED_OFFSET = 2000  # seeds unused by target setting (search: 0..trials-1, reruns: 1001..)
+
+
+def measure(name: str, seeds: int, experiment_dir: str) -> dict[str, object] | None:
+    targets = load_targets(name)
+    provenance = targets.provenance
+    if provenance.get("method") != "target_setting":
+        return None
+    winner = provenance["winner"]
+    times, steps = [], []
+    start = time.perf_counter()
+    for k in range(seeds):
+        spec = TrialSpec(
+            submission_path=str(SUBMISSIONS_DIR / winner / "submission.py"), submission_name=winner,
+            workload_name=name, study=k, trial=0, hyperparameters=provenance["hyperparameters"],
+            seed=SEED_OFFSET + k, experiment_dir=experiment_dir, calibration_factor=calibration_factor(name),
+        )  # fmt: skip
+        summary = run_trial(spec)
+        times.append(summary["time_to_target"])
+        steps.append(summary["steps"])
+    wall = time.perf_counter() - start
+    reached = [t for t in times if t is not None]
+    return {
+        "winner": winner,
+        "budget": targets.max_allowed_runtime_sec * calibration_factor(name),
+        "reached": f"{len(reached)}/{seeds}",
+        "median": statistics.median(reached) if reached else None,
+        "times": times,
+        "steps": steps,
+        "wall": wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", default="suite", help="comma-separated names, or suite (default)")
+    parser.add_argument("--seeds", type=int, default=1)
+    args = parser.parse_args()
+    names = expand_workload_names([n.strip() for n in args.workloads.split(",") if n.strip()])
+    print("| workload | tuned baseline | budget s | reached | time-to-target s (median) | per seed s | steps | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as experiment_dir:
+        for name in names:
+            row = measure(name, args.seeds, str(Path(experiment_dir)))
+            if row is None:
+                print(f"| {name} | targets still provisional | | | | | | |", flush=True)
+                continue
+            median = f"{row['median']:.1f}" if row["median"] is not None else "not reached"
+            per_seed = ", ".join("-" if t is None else f"{t:.1f}" for t in row["times"])
+            print(
+                f"| {name} | {row['winner']} | {row['budget']:.0f} | {row['reached']} | {median} | {per_seed} "
+                f"| {', '.join(map(str, row['steps']))} | {row['wall']:.0f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
