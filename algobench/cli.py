@@ -61,7 +61,6 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 def plan_from_args(args: argparse.Namespace) -> list:
     """The trials selected by ``add_selection_arguments``' options."""
     from algobench.experiment import plan_trials
-
     from algobench.workloads.registry import expand_workload_names
 
     workloads = expand_workload_names([w.strip() for w in args.workloads.split(",") if w.strip()])

@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     args = parser.parse_args()
     names = expand_workload_names([n.strip() for n in args.workloads.split(",") if n.strip()])
-    print("| workload | tuned baseline | budget s | reached | time-to-target s (median) | per seed s | steps | wall s |")
+    print("| workload | tuned baseline | budget s | reached | time-to-target s (median) | per seed | steps | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as experiment_dir:
         for name in names:
