@@ -34,9 +34,11 @@ def main() -> None:
     parser.add_argument("--workloads", default=None, help="comma-separated (default: every generated base workload)")
     parser.add_argument("--steps", type=int, default=15)
     args = parser.parse_args()
-    names = args.workloads.split(",") if args.workloads else [
-        n for n in workload_names() if workload_class(n).variant is None and not workload_class(n).needs_data_dir
-    ]
+    names = (
+        args.workloads.split(",")
+        if args.workloads
+        else [n for n in workload_names() if workload_class(n).variant is None and not workload_class(n).needs_data_dir]
+    )
     print("| workload | mirrors | train examples | data generation s | step ms | eval s | valid target | targets |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as cache:
