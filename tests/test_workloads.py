@@ -15,8 +15,8 @@ import torch
 from algobench import spec
 from algobench.workloads import get_workload, workload_class, workload_names
 from algobench.workloads.base import ArrayWorkload, take
+from algobench.workloads.registry import SUITE
 
-SUITE = ("image_cnn", "image_vit", "lm", "translation", "click_through", "mri", "molecules", "speech")
 ALL = [n for n in workload_names() if not workload_class(n).needs_data_dir]  # real data: test_workloads_real_data
 VARIANTS = [n for n in ALL if workload_class(n).variant is not None]
 
