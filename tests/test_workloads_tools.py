@@ -10,6 +10,7 @@ import pytest
 from algobench.errors import AlgobenchError
 from algobench.workloads import calibration, target_setting
 from algobench.workloads.cli import main
+from algobench.workloads.registry import SUITE, workload_class
 
 
 def test_uncalibrated_machine_has_factor_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,3 +116,27 @@ def test_step_hint_of_every_suite_workload_is_its_target_setting_run_length() ->
         cls = workload_class(name)
         if cls.base_name in SUITE:
             assert cls.step_hint == target_setting.step_budget(name)[0], name
+
+
+def test_calibrate_by_default_times_every_base_workload_that_needs_no_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
+    timed: list[str] = []
+    monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": timed.append(name) or 0.01)
+    assert main(["calibrate"]) == 0
+    assert "mnist" not in timed and "cifar10" not in timed  # they read a real dataset from --data-dir
+    assert {"image_cnn", "click_through", "speech", "digits_mlp"} <= set(timed)
+    assert all(workload_class(n).variant is None for n in timed)  # a variant uses its base's factor
+    written = json.loads((tmp_path / "calibration.json").read_text())
+    assert written["factors"]["image_cnn"] == pytest.approx(
+        0.01 / calibration.reference_steps()["step_seconds"]["image_cnn"]
+    )
+
+
+def test_calibrate_suite_times_the_eight_bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
+    timed: list[str] = []
+    monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": timed.append(name) or 0.01)
+    assert main(["calibrate", "--workloads", "suite"]) == 0
+    assert sorted(timed) == sorted(SUITE)

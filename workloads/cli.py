@@ -37,7 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calibrate",
         help="time each workload's reference step and scale budgets to this machine",
     )
-    calibrate.add_argument("--workloads", default=None, help="comma-separated names (default: all base workloads)")
+    calibrate.add_argument(
+        "--workloads",
+        default=None,
+        help="comma-separated names, or 'suite' (default: every base workload that needs no --data-dir)",
+    )
     calibrate.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     calibrate.add_argument(
         "--write-reference", action="store_true", help="make this machine the reference (maintainers only)"
@@ -114,9 +118,12 @@ def run_targets(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from algobench.workloads.calibration import calibrate, calibration_path
-    from algobench.workloads.registry import workload_class, workload_names
+    from algobench.workloads.registry import expand_workload_names, workload_class, workload_names
 
-    names = args.workloads.split(",") if args.workloads else workload_names()
+    if args.workloads:
+        names = expand_workload_names(args.workloads.split(","))
+    else:
+        names = [n for n in workload_names() if not workload_class(n).needs_data_dir]
     names = [n for n in names if workload_class(n).variant is None]
     record = calibrate(names, device=args.device, write_reference=args.write_reference)
     for name, seconds in sorted(record["step_seconds"].items()):
