@@ -36,13 +36,15 @@ def test_reference_step_is_timed() -> None:
     assert 0 < seconds < 1
 
 
-def _fake_run(tmp_path: Path, name: str, rows: list[tuple[float, float, float]]) -> target_setting.Run:
+def _fake_run(
+    tmp_path: Path, name: str, rows: list[tuple[float, float, float]], metric: str = "accuracy"
+) -> target_setting.Run:
     """A finished trial directory whose eval log has (score, validation, test) rows."""
     trial_dir = tmp_path / name
     trial_dir.mkdir()
-    lines = ["score,validation/accuracy,test/accuracy", *(f"{s},{v},{t}" for s, v, t in rows)]
+    lines = [f"score,validation/{metric},test/{metric}", *(f"{s},{v},{t}" for s, v, t in rows)]
     (trial_dir / "eval_measurements.csv").write_text("\n".join(lines) + "\n")
-    best = max(v for _, v, _ in rows)
+    best = (min if metric == "loss" else max)(v for _, v, _ in rows)
     return target_setting.Run("nadamw", 0, 0, {}, best, trial_dir)
 
 
@@ -54,8 +56,19 @@ def test_targets_are_the_median_best_and_the_test_value_where_it_was_reached(tmp
     ]
     result = target_setting.targets_from_runs(runs, "accuracy", "max")
     assert result["validation_target_value"] == pytest.approx(0.91)  # median of 0.91, 0.88, 0.93
-    assert result["test_target_value"] == pytest.approx((0.90 + 0.92) / 2)  # runs a and c reached it
+    assert result["test_target_value"] == pytest.approx(0.90)  # the worse of runs a and c, which reached it
     assert result["time_to_target_sec"] == [30, 20]
+
+
+def test_a_minimised_metric_takes_the_highest_test_value_of_the_runs_that_reached(tmp_path: Path) -> None:
+    runs = [
+        _fake_run(tmp_path, "a", [(10, 2.9, 2.95), (20, 2.6, 2.66)], "loss"),
+        _fake_run(tmp_path, "b", [(10, 2.7, 2.71), (20, 2.5, 2.52)], "loss"),
+        _fake_run(tmp_path, "c", [(10, 2.8, 2.83), (20, 2.7, 2.70)], "loss"),
+    ]
+    result = target_setting.targets_from_runs(runs, "loss", "min")
+    assert result["validation_target_value"] == pytest.approx(2.6)
+    assert result["test_target_value"] == pytest.approx(2.66)  # a (2.66) and b (2.52) reached it; c did not
 
 
 def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
@@ -64,21 +77,34 @@ def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
         target_setting.set_variant_targets("image_cnn_silu", 3, tmp_path, "cpu", tmp_path)
 
 
+def test_a_dearer_variant_gets_a_larger_budget_and_its_base_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    step_seconds = {"mri": 0.020, "mri_channels": 0.050, "mri_tanh": 0.021, "mri_layernorm": 0.015}
+    monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": step_seconds[name])
+    assert target_setting.variant_budget("mri_channels", 30.0) == (75.0, pytest.approx(2.5))
+    assert target_setting.variant_budget("mri_tanh", 30.0) == (30.0, pytest.approx(1.05))  # within timing noise
+    assert target_setting.variant_budget("mri_layernorm", 30.0)[0] == 30.0  # a cheaper step keeps the base's
+    for variant in ("mri_channels", "mri_tanh"):
+        assert target_setting.step_budget(variant) == target_setting.step_budget("mri")
+
+
 def test_target_setting_end_to_end_on_a_tiny_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(target_setting, "RUN_FRACTION", 0.002)  # about 30 steps of digits_mlp
     monkeypatch.setattr(target_setting, "OPTIMIZERS", ("nadamw", "sgd_momentum"))
     document = target_setting.set_targets(
-        "digits_mlp", trials=1, seeds=1, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
+        "digits_mlp", trials=1, seeds=1, target_seeds=2, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
     )
     written = json.loads((tmp_path / "digits_mlp.json").read_text())
     assert written == json.loads(json.dumps(document))
     assert 0 < written["validation_target_value"] <= 1
     assert written["provenance"]["winner"] in ("nadamw", "sgd_momentum")
     assert written["provenance"]["method"] == "target_setting"
+    winner = written["provenance"]["winner"]
+    assert len(written["provenance"]["optimizers"][winner]["seeds"]) == 1  # picked the winner
+    assert len(written["provenance"]["seeds_best"]) == 2  # set the target: that seed and one more
     assert written["max_allowed_runtime_sec"] == 20
     # Resuming reruns nothing: the same trial directories give the same targets.
     again = target_setting.set_targets(
-        "digits_mlp", trials=1, seeds=1, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
+        "digits_mlp", trials=1, seeds=1, target_seeds=2, root=tmp_path / "runs", targets_dir=tmp_path, command="test"
     )
     assert again["validation_target_value"] == written["validation_target_value"]
 

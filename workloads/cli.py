@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     targets.add_argument("workloads", nargs="+", help="workload names, or 'all' (bases first, then variants)")
     targets.add_argument("--trials", type=int, default=None, help="search trials per optimizer (default: 6)")
-    targets.add_argument("--seeds", type=int, default=None, help="seeds for the reruns (default: 3)")
+    targets.add_argument("--seeds", type=int, default=None, help="reruns of each optimizer's best point (default: 3)")
+    targets.add_argument(
+        "--target-seeds", type=int, default=None, help="reruns of the winner, or of a variant (default: 5)"
+    )
     targets.add_argument("--dir", default=None, help="trial directories (default: $ALGOBENCH_CACHE_DIR/targets)")
     targets.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     targets.set_defaults(func=run_targets)
@@ -88,7 +91,7 @@ def run_workloads(args: argparse.Namespace) -> int:
 
 def run_targets(args: argparse.Namespace) -> int:
     from algobench.workloads.registry import workload_class, workload_names
-    from algobench.workloads.target_setting import DEFAULT_SEEDS, DEFAULT_TRIALS, set_targets
+    from algobench.workloads.target_setting import DEFAULT_SEEDS, DEFAULT_TARGET_SEEDS, DEFAULT_TRIALS, set_targets
 
     names = args.workloads
     if names == ["all"]:
@@ -104,6 +107,7 @@ def run_targets(args: argparse.Namespace) -> int:
             name,
             trials=args.trials or DEFAULT_TRIALS,
             seeds=args.seeds or DEFAULT_SEEDS,
+            target_seeds=args.target_seeds or DEFAULT_TARGET_SEEDS,
             root=Path(args.dir) if args.dir else None,
             device=args.device,
             command=command,

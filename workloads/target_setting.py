@@ -4,13 +4,17 @@ For a base workload: tune AdamW, NAdamW, heavy-ball momentum and Nesterov moment
 quasi-random (Halton) search over its baseline search space, every trial trained to the end
 of its run; rerun each optimizer's best point over several seeds; the optimizer whose seeds
 have the best median wins. The validation target is the median over the winner's seeds of
-their best validation metric; the test target is the median test metric, at the first
-evaluation that reached the validation target, of the seeds that reached it.
+their best validation metric; the test target is the worst test metric, at the first
+evaluation that reached the validation target, of the seeds that reached it (as AlgoPerf took
+the worst over its seeds that reached the validation target).
 
 For a variant, the winning optimizer's best base configuration is rerun on the variant over
 the seeds instead of searching again. AlgoPerf searched again for each variant; reusing the
 base configuration is a deliberate saving of machine time (a variant's target may then be a
-little easier than AlgoPerf's procedure would make it).
+little easier than AlgoPerf's procedure would make it). A variant trains for its base's
+number of steps, as AlgoPerf's variants share their base's ``step_hint``; where its step is
+clearly dearer (a larger model), its budget is the base's scaled by the ratio of the two
+reference steps, timed side by side, so that the tuned baseline keeps the same headroom.
 
 Target-setting runs train for ``RUN_FRACTION`` of the budget, so the budget leaves the tuned
 baseline about 1.5x headroom to reach the target. The run length is counted in steps, not
@@ -48,11 +52,13 @@ SUBMISSIONS_DIR = Path(__file__).resolve().parent.parent / "submissions"
 TARGETS_DIR = Path(__file__).resolve().parent / "targets"
 RUN_FRACTION = 1 / 1.5
 DEFAULT_TRIALS = 6
-DEFAULT_SEEDS = 3
+DEFAULT_SEEDS = 3  # reruns of each optimizer's best point, to pick the winner
+DEFAULT_TARGET_SEEDS = 5  # reruns of the winner (or of a variant) whose median is the target
 SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
 PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: step_hint = run length)
 WALL_SAFETY = 20.0
+DEARER_STEP = 1.1  # a variant's budget grows with its step time only beyond the timing noise
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,18 @@ def step_budget(workload: str) -> tuple[int, int]:
             f"{workload}: no reference step time; run "
             f"`algobench calibrate --write-reference --workloads {cls.base_name}`"
         )
-    budget = load_targets(workload).max_allowed_runtime_sec
+    budget = load_targets(cls.base_name).max_allowed_runtime_sec  # a variant runs its base's steps
     return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(cls.eval_period_time_sec / step_seconds))
+
+
+def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
+    """(budget, step ratio) of a variant: ``base_budget``, scaled by how much dearer the
+    variant's reference step is than its base's when that is beyond ``DEARER_STEP``."""
+    from algobench.workloads.calibration import reference_step_seconds
+
+    cls = workload_class(workload)
+    ratio = reference_step_seconds(workload) / reference_step_seconds(cls.base_name)
+    return (float(math.ceil(base_budget * ratio)) if ratio > DEARER_STEP else base_budget), ratio
 
 
 def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
@@ -155,6 +171,10 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _worst(values: list[float], direction: str) -> float:
+    return min(values) if direction == "max" else max(values)
+
+
 def _first_reaching(run: Run, metric: str, target: float, direction: str) -> dict[str, float] | None:
     """The first evaluation row of ``run`` whose validation metric reached ``target``."""
     path = run.trial_dir / "eval_measurements.csv"
@@ -173,19 +193,23 @@ def _first_reaching(run: Run, metric: str, target: float, direction: str) -> dic
 
 
 def targets_from_runs(runs: list[Run], metric: str, direction: str) -> dict[str, Any]:
-    """Validation target = median best; test target and time-to-target from the runs that reached it."""
+    """Validation target = median best; test target = the worst test metric, at the first
+    evaluation that reached the validation target, of the runs that reached it (AlgoPerf's rule:
+    a submission that reaches the validation target should reach the test target too)."""
     validation = _median([r.best_validation for r in runs if r.best_validation is not None])
     if validation is None:
         raise AlgobenchError("no target-setting run produced a finite validation metric")
     rows = [row for r in runs if (row := _first_reaching(r, metric, validation, direction)) is not None]
     return {
         "validation_target_value": round(validation, 6),
-        "test_target_value": round(_median([row["test"] for row in rows]), 6),
+        "test_target_value": round(_worst([row["test"] for row in rows], direction), 6),
         "time_to_target_sec": [round(row["score"], 2) for row in rows],
     }
 
 
-def set_base_targets(workload: str, trials: int, seeds: int, root: Path, device: str) -> dict[str, Any]:
+def set_base_targets(
+    workload: str, trials: int, seeds: int, root: Path, device: str, target_seeds: int = DEFAULT_TARGET_SEEDS
+) -> dict[str, Any]:
     w = get_workload(workload)
     direction, metric = w.metric_direction, w.target_metric_name
     per_optimizer: dict[str, Any] = {}
@@ -213,16 +237,21 @@ def set_base_targets(workload: str, trials: int, seeds: int, root: Path, device:
     for o in ranked[1:]:
         if better(per_optimizer[o]["median"], per_optimizer[winner]["median"]):
             winner = o
-    result = targets_from_runs(finals[winner], metric, direction)
+    # The winner's first ``seeds`` reruns are reused; more seeds make the median less of a draw.
+    target_runs = rerun(workload, winner, per_optimizer[winner]["hyperparameters"],
+                        per_optimizer[winner]["best_trial"], max(seeds, target_seeds), root, device)  # fmt: skip
+    result = targets_from_runs(target_runs, metric, direction)
     provenance = {
         "method": "target_setting",
         "procedure": f"quasi-random search ({trials} trials each) of {', '.join(OPTIMIZERS)}, "
-        f"best point of each rerun over {seeds} seeds; validation target = median best of the winner",
+        f"best point of each rerun over {seeds} seeds; the winner (best median) rerun over "
+        f"{max(seeds, target_seeds)} seeds; validation target = their median best",
         "winner": winner,
         "hyperparameters": per_optimizer[winner]["hyperparameters"],
         "optimizers": per_optimizer,
         "trials": trials,
         "seeds": seeds,
+        "seeds_best": [r.best_validation for r in target_runs],
     }
     return {**result, "provenance": provenance}
 
@@ -236,6 +265,7 @@ def set_variant_targets(workload: str, seeds: int, root: Path, device: str, targ
             f"run `algobench targets {cls.base_name}` first"
         )
     winner, hyperparameters = base["winner"], base["hyperparameters"]
+    budget, step_ratio = variant_budget(workload, load_targets(cls.base_name).max_allowed_runtime_sec)
     runs = rerun(workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device)
     result = targets_from_runs(runs, cls.target_metric_name, cls.metric_direction)
     provenance = {
@@ -246,14 +276,17 @@ def set_variant_targets(workload: str, seeds: int, root: Path, device: str, targ
         "hyperparameters": hyperparameters,
         "seeds_best": [r.best_validation for r in runs],
         "seeds": seeds,
+        "step_ratio_to_base": round(step_ratio, 3),
+        "budget_rule": f"the base's budget, times the step ratio when it exceeds {DEARER_STEP}",
     }
-    return {**result, "provenance": provenance}
+    return {**result, "budget": budget, "provenance": provenance}
 
 
 def set_targets(
     workload: str,
     trials: int = DEFAULT_TRIALS,
     seeds: int = DEFAULT_SEEDS,
+    target_seeds: int = DEFAULT_TARGET_SEEDS,
     root: Path | None = None,
     device: str = "cpu",
     command: str = "",
@@ -264,10 +297,10 @@ def set_targets(
     root = root or default_root()
     cls = workload_class(workload)
     if cls.variant is None:
-        result = set_base_targets(workload, trials, seeds, root, device)
+        result = set_base_targets(workload, trials, seeds, root, device, target_seeds)
     else:
-        result = set_variant_targets(workload, seeds, root, device, targets_dir)
-    budget = load_targets(workload).max_allowed_runtime_sec
+        result = set_variant_targets(workload, max(seeds, target_seeds), root, device, targets_dir)
+    budget = result.pop("budget", None) or load_targets(workload).max_allowed_runtime_sec
     result["provenance"].update(
         {
             "date": datetime.now(UTC).date().isoformat(),
