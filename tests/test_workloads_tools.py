@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from algobench.errors import AlgobenchError
@@ -36,6 +37,10 @@ def test_reference_step_is_timed() -> None:
     assert 0 < seconds < 1
 
 
+def test_a_workload_steps_as_fast_as_itself() -> None:
+    assert 0.5 < calibration.step_time_ratio("digits_mlp", "digits_mlp", steps=20) < 2
+
+
 def _fake_run(
     tmp_path: Path, name: str, rows: list[tuple[float, float, float]], metric: str = "accuracy"
 ) -> target_setting.Run:
@@ -60,6 +65,16 @@ def test_targets_are_the_median_best_and_the_test_value_where_it_was_reached(tmp
     assert result["time_to_target_sec"] == [30, 20]
 
 
+def test_a_float32_metric_reaches_the_target_it_set(tmp_path: Path) -> None:
+    accuracy = float(np.float32(0.9))  # 450 of 500, as the evaluation computes it: 0.8999999761…
+    runs = [_fake_run(tmp_path, name, [(10, accuracy, accuracy)]) for name in "abc"]
+    result = target_setting.targets_from_runs(runs, "accuracy", "max")
+    assert result["validation_target_value"] == 0.899999 and accuracy >= result["validation_target_value"]
+    loss = float(np.float32(2.5773287))
+    runs = [_fake_run(tmp_path, f"loss_{name}", [(10, loss, loss)], "loss") for name in "abc"]
+    assert loss <= target_setting.targets_from_runs(runs, "loss", "min")["validation_target_value"] == 2.577329
+
+
 def test_a_minimised_metric_takes_the_highest_test_value_of_the_runs_that_reached(tmp_path: Path) -> None:
     runs = [
         _fake_run(tmp_path, "a", [(10, 2.9, 2.95), (20, 2.6, 2.66)], "loss"),
@@ -79,7 +94,7 @@ def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
 
 def test_a_dearer_variant_gets_a_larger_budget_and_its_base_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     step_seconds = {"mri": 0.020, "mri_channels": 0.050, "mri_tanh": 0.021, "mri_layernorm": 0.015}
-    monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": step_seconds[name])
+    monkeypatch.setattr(calibration, "step_time_ratio", lambda name, other: step_seconds[name] / step_seconds[other])
     assert target_setting.variant_budget("mri_channels", 30.0) == (75.0, pytest.approx(2.5))
     assert target_setting.variant_budget("mri_tanh", 30.0) == (30.0, pytest.approx(1.05))  # within timing noise
     assert target_setting.variant_budget("mri_layernorm", 30.0)[0] == 30.0  # a cheaper step keeps the base's

@@ -19,7 +19,7 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,16 +40,18 @@ def calibration_path() -> Path:
     return cache_dir() / CALIBRATION_FILE
 
 
-def reference_step_seconds(workload_name: str, steps: int = TIMED_STEPS, device: str = "cpu") -> float:
-    """Median wall time of one reference training step of ``workload_name`` (after warm-up)."""
+def _reference_stepper(workload_name: str, device: str) -> Callable[[], float]:
+    """A function that runs one reference training step of ``workload_name`` and returns its
+    wall time (the batch is drawn before the clock starts)."""
     workload = get_workload(workload_name, device=device)
     torch.manual_seed(0)
     model, state = workload.init_model_fn(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     queue = workload._build_input_queue(0, "train", None, workload.default_batch_size)
     sync = torch.cuda.synchronize if workload.device.type == "cuda" else (lambda: None)
-    times = []
-    for i in range(WARMUP_STEPS + steps):
+
+    def step() -> float:
+        nonlocal state
         batch = next(queue)
         start = time.perf_counter()
         logits, state = workload.model_fn(model, batch, state, spec.ForwardPassMode.TRAIN, None, True)
@@ -58,9 +60,24 @@ def reference_step_seconds(workload_name: str, steps: int = TIMED_STEPS, device:
         (out["summed"] / out["n_valid_examples"]).backward()
         optimizer.step()
         sync()
-        if i >= WARMUP_STEPS:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return time.perf_counter() - start
+
+    return step
+
+
+def reference_step_seconds(workload_name: str, steps: int = TIMED_STEPS, device: str = "cpu") -> float:
+    """Median wall time of one reference training step of ``workload_name`` (after warm-up)."""
+    step = _reference_stepper(workload_name, device)
+    times = [step() for _ in range(WARMUP_STEPS + steps)]
+    return statistics.median(times[WARMUP_STEPS:])
+
+
+def step_time_ratio(workload_name: str, other_name: str, steps: int = 2 * TIMED_STEPS, device: str = "cpu") -> float:
+    """How much dearer a reference step of ``workload_name`` is than one of ``other_name``.
+    The two step in turn, so that a change in the machine's speed hits both alike."""
+    first, second = _reference_stepper(workload_name, device), _reference_stepper(other_name, device)
+    pairs = [(first(), second()) for _ in range(WARMUP_STEPS + steps)][WARMUP_STEPS:]
+    return statistics.median(a for a, _ in pairs) / statistics.median(b for _, b in pairs)
 
 
 def machine_info() -> dict[str, Any]:

@@ -58,6 +58,7 @@ SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
 PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: step_hint = run length)
 WALL_SAFETY = 20.0
+TARGET_DIGITS = 6
 DEARER_STEP = 1.1  # a variant's budget grows with its step time only beyond the timing noise
 
 
@@ -100,10 +101,9 @@ def step_budget(workload: str) -> tuple[int, int]:
 def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
     """(budget, step ratio) of a variant: ``base_budget``, scaled by how much dearer the
     variant's reference step is than its base's when that is beyond ``DEARER_STEP``."""
-    from algobench.workloads.calibration import reference_step_seconds
+    from algobench.workloads.calibration import step_time_ratio
 
-    cls = workload_class(workload)
-    ratio = reference_step_seconds(workload) / reference_step_seconds(cls.base_name)
+    ratio = step_time_ratio(workload, workload_class(workload).base_name)
     return (float(math.ceil(base_budget * ratio)) if ratio > DEARER_STEP else base_budget), ratio
 
 
@@ -171,6 +171,13 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _round_easier(value: float, direction: str, digits: int = TARGET_DIGITS) -> float:
+    """``value`` to ``digits`` decimals, rounded towards the easier side: metrics are float32, so
+    a nearest rounding (0.89999998 -> 0.9) would put the median seed itself short of its target."""
+    scale = 10**digits
+    return (math.floor if direction == "max" else math.ceil)(value * scale) / scale
+
+
 def _worst(values: list[float], direction: str) -> float:
     return min(values) if direction == "max" else max(values)
 
@@ -201,8 +208,8 @@ def targets_from_runs(runs: list[Run], metric: str, direction: str) -> dict[str,
         raise AlgobenchError("no target-setting run produced a finite validation metric")
     rows = [row for r in runs if (row := _first_reaching(r, metric, validation, direction)) is not None]
     return {
-        "validation_target_value": round(validation, 6),
-        "test_target_value": round(_worst([row["test"] for row in rows], direction), 6),
+        "validation_target_value": _round_easier(validation, direction),
+        "test_target_value": _round_easier(_worst([row["test"] for row in rows], direction), direction),
         "time_to_target_sec": [round(row["score"], 2) for row in rows],
     }
 
