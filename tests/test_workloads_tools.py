@@ -160,7 +160,7 @@ def test_step_hint_of_every_suite_workload_is_its_target_setting_run_length() ->
 
 
 def test_calibrate_by_default_times_every_base_workload_that_needs_no_data_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
     timed: list[str] = []
@@ -181,3 +181,11 @@ def test_calibrate_suite_times_the_eight_bases(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": timed.append(name) or 0.01)
     assert main(["calibrate", "--workloads", "suite"]) == 0
     assert sorted(timed) == sorted(SUITE)
+
+
+@pytest.mark.parametrize("flag", ["--trials", "--seeds", "--target-seeds"])
+def test_targets_refuses_a_count_below_one(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["targets", "image_cnn", flag, "0"])
+    assert exited.value.code == 2
+    assert f"{flag}: must be at least 1, got 0" in capsys.readouterr().err

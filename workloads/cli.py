@@ -10,6 +10,16 @@ import sys
 from pathlib import Path
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     listing = subparsers.add_parser(
         "workloads",
@@ -27,10 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "winner instead). Rerunning the same command resumes where it stopped.",
     )
     targets.add_argument("workloads", nargs="+", help="workload names, or 'all' (bases first, then variants)")
-    targets.add_argument("--trials", type=int, default=None, help="search trials per optimizer (default: 6)")
-    targets.add_argument("--seeds", type=int, default=None, help="reruns of each optimizer's best point (default: 3)")
+    targets.add_argument("--trials", type=_positive_int, default=None, help="search trials per optimizer (default: 6)")
     targets.add_argument(
-        "--target-seeds", type=int, default=None, help="reruns of the winner, or of a variant (default: 5)"
+        "--seeds", type=_positive_int, default=None, help="reruns of each optimizer's best point (default: 3)"
+    )
+    targets.add_argument(
+        "--target-seeds", type=_positive_int, default=None, help="reruns of the winner, or of a variant (default: 5)"
     )
     targets.add_argument("--dir", default=None, help="trial directories (default: $ALGOBENCH_CACHE_DIR/targets)")
     targets.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -246,13 +246,13 @@ def set_base_targets(
             winner = o
     # The winner's first ``seeds`` reruns are reused; more seeds make the median less of a draw.
     target_runs = rerun(workload, winner, per_optimizer[winner]["hyperparameters"],
-                        per_optimizer[winner]["best_trial"], max(seeds, target_seeds), root, device)  # fmt: skip
+                        per_optimizer[winner]["best_trial"], target_seeds, root, device)  # fmt: skip
     result = targets_from_runs(target_runs, metric, direction)
     provenance = {
         "method": "target_setting",
         "procedure": f"quasi-random search ({trials} trials each) of {', '.join(OPTIMIZERS)}, "
         f"best point of each rerun over {seeds} seeds; the winner (best median) rerun over "
-        f"{max(seeds, target_seeds)} seeds; validation target = their median best",
+        f"{target_seeds} seeds; validation target = their median best",
         "winner": winner,
         "hyperparameters": per_optimizer[winner]["hyperparameters"],
         "optimizers": per_optimizer,
@@ -265,14 +265,15 @@ def set_base_targets(
 
 def set_variant_targets(workload: str, seeds: int, root: Path, device: str, targets_dir: Path) -> dict[str, Any]:
     cls = workload_class(workload)
-    base = json.loads((Path(targets_dir) / f"{cls.base_name}.json").read_text())["provenance"]
+    base_document = json.loads((Path(targets_dir) / f"{cls.base_name}.json").read_text())
+    base = base_document["provenance"]
     if base.get("method") != "target_setting":
         raise AlgobenchError(
             f"{workload} is a variant of {cls.base_name}, whose targets are not set yet: "
             f"run `algobench targets {cls.base_name}` first"
         )
     winner, hyperparameters = base["winner"], base["hyperparameters"]
-    budget, step_ratio = variant_budget(workload, load_targets(cls.base_name).max_allowed_runtime_sec)
+    budget, step_ratio = variant_budget(workload, float(base_document["max_allowed_runtime_sec"]))
     runs = rerun(workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device)
     result = targets_from_runs(runs, cls.target_metric_name, cls.metric_direction)
     provenance = {
@@ -302,11 +303,12 @@ def set_targets(
     """Run (or resume) the procedure for ``workload`` and write ``<targets_dir>/<workload>.json``
     (by default the package's own targets folder, next to the workload definitions)."""
     root = root or default_root()
+    target_seeds = max(seeds, target_seeds)  # the winner's ``seeds`` reruns are among them
     cls = workload_class(workload)
     if cls.variant is None:
         result = set_base_targets(workload, trials, seeds, root, device, target_seeds)
     else:
-        result = set_variant_targets(workload, max(seeds, target_seeds), root, device, targets_dir)
+        result = set_variant_targets(workload, target_seeds, root, device, targets_dir)
     budget = result.pop("budget", None) or load_targets(workload).max_allowed_runtime_sec
     result["provenance"].update(
         {
