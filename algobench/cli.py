@@ -45,9 +45,22 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: %(default)s")
     parser.add_argument(
         "--scale",
-        choices=("cpu", "gpu"),
+        choices=("cpu", "gpu", "tiny"),
         default="cpu",
-        help="problem size: cpu (default; targets are set at this size) or gpu (larger models and data)",
+        help="problem size: cpu (default; targets are set at this size), gpu (larger models and data) "
+        "or tiny (seconds-long smoke runs; targets are not meaningful there)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (cores) per trial, recorded with its results (default: every core this process may use)",
+    )
+    parser.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        help="kill a trial after this many seconds (default: 2 x its budget + 120 s)",
     )
     parser.add_argument("--data-dir", default=None, help="dataset folder, for workloads that read one from disk")
     parser.add_argument(
@@ -60,7 +73,10 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> list:
     """The trials selected by ``add_selection_arguments``' options."""
-    from algobench.experiment import plan_trials
+    from algobench.submission_check import check_submission_file
+
+    check_submission_file(args.submission)  # a broken file is reported before anything heavy loads
+    from algobench.tuning.planning import plan_trials
     from algobench.workloads.registry import expand_workload_names
 
     workloads = expand_workload_names([w.strip() for w in args.workloads.split(",") if w.strip()])
@@ -79,34 +95,89 @@ def plan_from_args(args: argparse.Namespace) -> list:
         stop_on_target=args.stop_on_target,
         data_dir=args.data_dir,
         scale=args.scale,
+        threads=args.threads,
+        trial_timeout_sec=args.trial_timeout,
+    )
+
+
+def make_executor(args: argparse.Namespace, threads: int):
+    """The executor ``--executor`` names, with at most as many trials at once as the cores allow."""
+    from algobench.executors.inprocess import InProcessExecutor
+    from algobench.executors.process import ProcessExecutor
+    from algobench.tuning.planning import available_cores
+
+    if args.executor == "inprocess":
+        if args.parallel > 1:
+            raise AlgobenchError("--executor inprocess runs one trial at a time; drop --parallel")
+        return InProcessExecutor(show_progress=not args.quiet)
+    fair = max(available_cores() // threads, 1)
+    if args.parallel > fair:
+        warnings.warn(
+            f"--parallel {args.parallel} with {threads} thread(s) per trial needs {args.parallel * threads} cores; "
+            f"this machine gives {available_cores()}: running {fair} at a time so that trials measure what "
+            f"they would alone",
+            stacklevel=2,
+        )
+    return ProcessExecutor(
+        parallel=min(args.parallel, fair),
+        show_progress=not args.quiet and args.parallel == 1,
+        preload=("algobench.workloads.registry",),
     )
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from algobench.experiment import format_table, run_trials, summarize_workloads
+    from algobench.layout import TrialStatus
+    from algobench.lock import experiment_lock
+    from algobench.scoring.closing_table import format_table, summarize_workloads
+    from algobench.tuning.driver import drive_specs
 
     specs = plan_from_args(args)
     print(f"{len(specs)} trials -> {args.experiment_dir}", file=sys.stderr)
 
-    def report(spec, summary) -> None:
+    def report(spec, summary, error) -> None:
+        where = f"  {spec.workload_name} study {spec.study} trial {spec.trial}"
+        if summary is None:
+            print(f"{where}: not finished, retried on rerun: {str(error).splitlines()[0]}", file=sys.stderr)
+            return
         ttt = summary.get("time_to_target")
         outcome = f"target in {ttt:.1f} s" if ttt is not None else summary["status"]
-        error = f": {summary['error'].splitlines()[0]}" if summary.get("error") else ""
+        cause = f": {summary['error'].splitlines()[0]}" if summary.get("error") else ""
+        print(f"{where}: {outcome}{cause}", file=sys.stderr)
+        for note in summary.get("notes") or []:
+            print(f"{where}: note: {note}", file=sys.stderr)
+
+    with experiment_lock(args.experiment_dir):
+        if args.retry_failed:
+            _forget_failures(specs)
+        with make_executor(args, specs[0].threads) as executor:
+            results = drive_specs(specs, executor, on_result=report)
+    summaries = [summary for _, summary in results if summary is not None]
+    print(format_table(summarize_workloads(summaries), args.experiment_dir))
+    failed = [TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.INVALID]
+    produced = [s for s in summaries if TrialStatus.parse(s.get("status")) not in failed]
+    if not produced:
+        counts = ", ".join(
+            f"{sum(TrialStatus.parse(s.get('status')) == status for s in summaries)} {status}" for status in failed
+        )
+        unfinished = len(results) - len(summaries)
         print(
-            f"  {spec.workload_name} study {spec.study} trial {spec.trial}: {outcome}{error}",
+            f"algobench: no trial produced a result ({counts}, {unfinished} not finished); "
+            f"causes are in each trial's summary.json and error.txt",
             file=sys.stderr,
         )
-
-    summaries = run_trials(
-        specs,
-        executor=args.executor,
-        trial_timeout_sec=args.trial_timeout,
-        retry_failed=args.retry_failed,
-        show_progress=not args.quiet,
-        on_summary=report,
-    )
-    print(format_table(summarize_workloads(summaries), args.experiment_dir))
+        return 1
     return 0
+
+
+def _forget_failures(specs: list) -> None:
+    """``--retry-failed``: drop the summaries of failed and timed-out trials so they run again."""
+    from algobench.layout import SUMMARY_FILE, TrialStatus
+    from algobench.results import read_summary
+
+    for spec in specs:
+        summary = read_summary(spec.trial_dir())
+        if summary is not None and TrialStatus(summary["status"]).retryable:
+            (spec.trial_dir() / SUMMARY_FILE).unlink()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,15 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_arguments(submit)
     submit.add_argument(
         "--executor",
-        choices=("inprocess", "subprocess"),
-        default="inprocess",
-        help="inprocess (fastest) or subprocess (a crash or hang is only that trial's failure)",
+        choices=("process", "inprocess"),
+        default="process",
+        help="process (default: each trial in its own process, so an exit, crash, hang or clock "
+        "tampering is only that trial's outcome) or inprocess (debugging: tracebacks, breakpoints)",
     )
     submit.add_argument(
-        "--trial-timeout",
-        type=float,
-        default=None,
-        help="with --executor subprocess: kill a trial after this many seconds",
+        "--parallel",
+        type=int,
+        default=1,
+        help="trials at once (process executor), capped at cores / --threads (default: %(default)s)",
     )
     submit.add_argument("--retry-failed", action="store_true", help="rerun trials that failed or timed out")
     submit.add_argument("--quiet", action="store_true", help="no progress bars")

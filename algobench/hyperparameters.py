@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -51,3 +52,25 @@ class Hyperparameters(Mapping[str, Any]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_values", dict(state))
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """One entry of a trial's hyperparameter schedule: at ``global_step``, before that step
+    runs, ``hyperparameters`` change (a partial mapping) and, for a fork, the trial's random
+    streams are re-keyed to ``reseed``. A trial's recorded schedule, replayed into a fresh
+    trial, reproduces its eval log."""
+
+    global_step: int
+    hyperparameters: Mapping[str, Any]
+    reseed: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"global_step": self.global_step, "hyperparameters": dict(self.hyperparameters)}
+        if self.reseed is not None:
+            entry["reseed"] = self.reseed
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> ChangePoint:
+        return cls(int(entry["global_step"]), dict(entry.get("hyperparameters") or {}), entry.get("reseed"))

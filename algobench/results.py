@@ -12,20 +12,13 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-FINAL_STATUSES = ("ok", "target_reached", "out_of_time", "diverged", "failed", "timeout")
-RETRYABLE_STATUSES = ("failed", "timeout")
-
-EVAL_FILE = "eval_measurements.csv"
-SUMMARY_FILE = "summary.json"
-HPARAMS_FILE = "hparams.json"
-META_FILE = "meta_data.json"
-CHECKPOINT_FILE = "checkpoint.pt"
+from algobench.errors import AlgobenchError
+from algobench.layout import SUMMARY_FILE, TrialStatus
 
 # AlgoPerf's bookkeeping columns come first; metric columns follow in sorted order.
 LEADING_COLUMNS = (
@@ -41,7 +34,7 @@ LEADING_COLUMNS = (
 )
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -67,29 +60,56 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    _atomic_write_bytes(path, json.dumps(_json_safe(payload), indent=2, sort_keys=True).encode())
+    atomic_write_bytes(path, json.dumps(_json_safe(payload), indent=2, sort_keys=True).encode())
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> Any:
+    """The parsed file, or None when it does not exist; ``UnreadableFileError`` naming the file
+    when it is not JSON (random bytes, a truncated write from elsewhere)."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return json.loads(path.read_bytes().decode())
+    except FileNotFoundError:
         return None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnreadableFileError(f"{path}: not a readable JSON file ({type(error).__name__})") from None
+
+
+class UnreadableFileError(AlgobenchError):
+    """A results file that exists but cannot be parsed."""
 
 
 def read_summary(trial_dir: str | Path) -> dict[str, Any] | None:
-    """The trial's summary if it has finished (a final status), else None."""
-    summary = read_json(Path(trial_dir) / SUMMARY_FILE)
-    if summary is None or summary.get("status") not in FINAL_STATUSES:
+    """The trial's summary if it has finished (a final status), else None.
+
+    An unreadable or malformed summary is set aside (renamed ``summary.json.corrupt``) with a
+    warning naming it, so that the trial runs again instead of being trusted or crashing a sweep.
+    """
+    path = Path(trial_dir) / SUMMARY_FILE
+    try:
+        summary = read_json(path)
+    except UnreadableFileError as error:
+        return _set_aside(path, str(error))
+    if summary is None:
+        return None
+    if not isinstance(summary, dict):
+        return _set_aside(path, f"{path}: expected a JSON object, found {type(summary).__name__}")
+    if TrialStatus.parse(summary.get("status")) is None:
         return None
     return summary
+
+
+def _set_aside(path: Path, problem: str) -> None:
+    aside = path.with_name(path.name + ".corrupt")
+    warnings.warn(f"{problem}; moved to {aside.name}, the trial will run again", stacklevel=3)
+    os.replace(path, aside)
+    return None
 
 
 def is_finished(trial_dir: str | Path, retry_failed: bool = False) -> bool:
     summary = read_summary(trial_dir)
     if summary is None:
         return False
-    return not (retry_failed and summary["status"] in RETRYABLE_STATUSES)
+    return not (retry_failed and TrialStatus(summary["status"]).retryable)
 
 
 def eval_columns(row: dict[str, Any]) -> list[str]:
@@ -125,20 +145,8 @@ class EvalLog:
         if not rows:
             self.path.unlink(missing_ok=True)
             return
-        _atomic_write_bytes(self.path, _csv_text(rows, eval_columns(rows[0]), header=True).encode())
+        atomic_write_bytes(self.path, _csv_text(rows, eval_columns(rows[0]), header=True).encode())
 
     def _header(self) -> list[str]:
         with open(self.path) as handle:
             return next(csv.reader(handle))
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    _atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)

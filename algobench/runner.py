@@ -1,18 +1,27 @@
-"""The timed training loop (DESIGN.md contract 3), runnable in segments and resumable exactly.
+"""The timed training loop (DESIGN.md contract 3), runnable in segments, resumable and forkable.
 
 Only the submission's own work is on the clock: ``data_selection`` + ``update_params`` (and
 ``prepare_for_eval``), with the device synchronised before the clock is read. Evaluation,
-logging and checkpointing are timed on separate clocks. The whole trial state (model,
-optimizer state, input position, RNG, clocks, eval history) round-trips through
-``state_dict``, so a trial run in segments, or killed and resumed, logs the same evaluations
-as one run straight through.
+logging and checkpointing are timed on separate clocks, all read from ``algobench.clock``,
+which a submission patching the ``time`` module cannot reach.
+
+A trial's state is two parts: the *learner* (model, optimizer state, input position, RNG,
+random-stream seed) and the *bookkeeping* (clocks, eval history, status, the hyperparameter
+schedule actually used). ``state_dict`` returns copies that share nothing with the live trial,
+so a trial run in segments, killed and resumed, or forked into another member of a population,
+logs the evaluations it would have logged running straight through.
+
+The submission is handed its own shallow copy of the workload; the runner evaluates and judges
+targets with what it captured before the submission saw anything (the targets file's values),
+so a submission that rewrites the workload object it receives cannot change its own verdict.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import random
-import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +32,20 @@ import numpy as np
 import torch
 
 from algobench import spec
-from algobench.errors import DivergedError
-from algobench.hyperparameters import Hyperparameters
-from algobench.results import CHECKPOINT_FILE, EVAL_FILE, EvalLog, load_checkpoint, save_checkpoint
+from algobench.checkpoint import load_checkpoint, save_checkpoint
+from algobench.clock import Stopwatch
+from algobench.errors import DivergedError, SubmissionError
+from algobench.hyperparameters import ChangePoint, Hyperparameters
+from algobench.layout import CHECKPOINT_FILE, EVAL_FILE, Direction, TrialStatus
+from algobench.results import EvalLog
 from algobench.submission import Submission, error_line
-from algobench.workloads.base import Workload
+from algobench.workload import Workload
 
 # Per-step random keys for AlgoPerf's rng arguments: two uint32 words, one purpose each.
 DATA_SELECTION, UPDATE, PREPARE_FOR_EVAL, EVAL = range(4)
+# The submission's code, as opposed to algobench's: a process that dies in these phases died of
+# the submission (its failure is recorded); one that dies elsewhere died of algobench (retried).
+PHASE_ALGOBENCH, PHASE_SUBMISSION = 0, 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class RunConfig:
     max_steps: int | None = None
     stop_on_target: bool = True
     checkpoint_period_sec: float = 30.0  # wall seconds between checkpoints (and at every eval)
+    schedule: tuple[ChangePoint, ...] = ()  # hyperparameter changes after step 0 (replay, PBT)
 
 
 @dataclass
@@ -71,16 +87,20 @@ class Progress:
 
 @dataclass
 class TrialState:
+    """The bookkeeping: what a forked trial inherits from its donor's lineage, but not its learner."""
+
     global_step: int = 0
     examples_seen: int = 0
     preemption_count: int = 0
     last_eval_submission_time: float = 0.0
     training_complete: bool = False
-    status: str | None = None  # a final status once the trial has ended
+    status: str | None = None  # a final TrialStatus once the trial has ended
     error: str | None = None
     time_to_target: float | None = None
     clocks: Clocks = field(default_factory=Clocks)
     eval_history: list[dict[str, Any]] = field(default_factory=list)
+    schedule: list[ChangePoint] = field(default_factory=list)  # as applied, the first at step 0
+    notes: list[str] = field(default_factory=list)  # recoveries and other things a reader should know
 
 
 def step_key(seed: int, step: int, purpose: int) -> np.ndarray:
@@ -99,6 +119,8 @@ class TrialRunner:
         config: RunConfig,
         trial_dir: Path | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        on_eval: Callable[[dict[str, Any]], None] | None = None,
+        phase: Any = None,
     ) -> None:
         self.workload = workload
         self.submission = submission
@@ -106,26 +128,44 @@ class TrialRunner:
         self.config = config
         self.trial_dir = trial_dir
         self.on_progress = on_progress
-        self.state = TrialState()
+        self.on_eval = on_eval
+        self._phase = phase  # a shared value the parent reads when the process dies (or None)
+        self._clock = Stopwatch()
+        self.state = TrialState(schedule=[ChangePoint(0, dict(hyperparameters), config.seed)])
+        self.seed = config.seed  # the random streams' seed: a fork re-keys it
         self.eval_log = EvalLog(trial_dir / EVAL_FILE) if trial_dir else None
         self._sync = torch.cuda.synchronize if workload.device.type == "cuda" else _no_sync
+        self._pending = sorted(config.schedule, key=lambda point: point.global_step)
+
+        # What the verdict rests on, captured before the submission sees the workload.
+        self._target = workload.targets.validation_target_value
+        self._direction = Direction(workload.metric_direction)
+        self._metric_key = f"validation/{workload.target_metric_name}"
+        self._evaluate_model = workload.eval_model
 
         torch.manual_seed(config.seed)
         self.model, self.model_state = workload.init_model_fn(step_key(config.seed, 0, EVAL))
-        self.batch_size = submission.batch_size(workload, hyperparameters)
-        self.input_queue = workload._build_input_queue(
-            step_key(config.seed, 0, DATA_SELECTION), "train", workload.data_dir, self.batch_size
-        )
-        self.optimizer_state = submission.init_optimizer_state(
-            workload=workload,
-            model_params=self.model,
-            model_state=self.model_state,
-            hyperparameters=hyperparameters,
-            rng=step_key(config.seed, 0, UPDATE),
-        )
+        self.submission_workload = copy.copy(workload)  # the submission's own view
+        with self._in_submission():
+            self.batch_size = submission.batch_size(self.submission_workload, hyperparameters)
+        self.input_queue = self._new_input_queue(config.seed)
+        with self._in_submission():
+            self.optimizer_state = submission.init_optimizer_state(
+                workload=self.submission_workload,
+                model_params=self.model,
+                model_state=self.model_state,
+                hyperparameters=hyperparameters,
+                rng=step_key(config.seed, 0, UPDATE),
+            )
         self._rng_states = _capture_rng_states()
-        self._wall_origin = (time.perf_counter(), 0.0)
+        self._running = False
+        self._wall_origin = (self._clock.wall(), 0.0)
         self._eval_results_cache: list[tuple[int, dict[str, Any]]] = []
+
+    def _new_input_queue(self, seed: int) -> Any:
+        return self.workload._build_input_queue(
+            step_key(seed, 0, DATA_SELECTION), "train", self.workload.data_dir, self.batch_size
+        )
 
     # --- the loop -------------------------------------------------------------------------
     @property
@@ -138,79 +178,87 @@ class TrialRunner:
         Returns the final status, or None when the segment ended first (call again to go on).
         """
         _restore_rng_states(self._rng_states)
-        segment_start = time.perf_counter()
+        self._running = True
+        segment_start = self._clock.wall()
         self._wall_origin = (segment_start, self.state.clocks.wall)
         last_checkpoint = segment_start
         last_progress = -math.inf
         state, clocks, config = self.state, self.state.clocks, self.config
         try:
             while not self.finished and (until_step is None or state.global_step < until_step):
+                self._apply_due_changes()
                 self._timed_step()
                 if self.finished:
                     break
                 now = self._update_wall()
                 if self._eval_due():
                     self.evaluate()
-                    last_checkpoint = time.perf_counter()
+                    last_checkpoint = self._clock.wall()
                 elif clocks.submission >= config.budget_sec:
                     self.evaluate()  # the end-of-run evaluation
-                    last_checkpoint = time.perf_counter()
+                    last_checkpoint = self._clock.wall()
                 elif now - last_checkpoint >= config.checkpoint_period_sec:
                     self.checkpoint()
-                    last_checkpoint = time.perf_counter()
+                    last_checkpoint = self._clock.wall()
                 if self.on_progress and clocks.submission - last_progress >= 0.5:
                     last_progress = clocks.submission
                     self.on_progress(self.progress())
         finally:
             self._rng_states = _capture_rng_states()
+            self._running = False
         if not self.finished:
             self.checkpoint()
         return state.status
 
     def _update_wall(self) -> float:
         """Bring ``total_duration`` up to now: wall time over all segments so far."""
-        now = time.perf_counter()
+        now = self._clock.wall()
         segment_start, wall_before = self._wall_origin
         self.state.clocks.wall = wall_before + (now - segment_start)
         return now
 
+    def _in_submission(self) -> _Phase:
+        return _Phase(self._phase)
+
     def _timed_step(self) -> None:
         state, clocks = self.state, self.state.clocks
-        step, seed = state.global_step, self.config.seed
-        start, cpu_start = time.perf_counter(), time.process_time()
+        step, seed = state.global_step, self.seed
+        start, cpu_start = self._clock.wall(), self._clock.cpu()
         try:
-            batch = self.submission.data_selection(
-                self.workload, self.input_queue, self.optimizer_state, self.model,
-                self.model_state, self.hyperparameters, step, step_key(seed, step, DATA_SELECTION),
-            )  # fmt: skip
-            extra = (
-                {"train_state": MappingProxyType(self._train_state())}
-                if self.submission.update_params_takes_train_state
-                else {}
-            )
-            self.optimizer_state, self.model, self.model_state = self.submission.update_params(
-                workload=self.workload,
-                current_param_container=self.model,
-                current_params_types=self.workload.model_params_types,
-                model_state=self.model_state,
-                hyperparameters=self.hyperparameters,
-                batch=batch,
-                loss_type=self.workload.loss_type,
-                optimizer_state=self.optimizer_state,
-                eval_results=self._eval_results(),
-                global_step=step,
-                rng=step_key(seed, step, UPDATE),
-                **extra,
-            )
+            with self._in_submission():
+                batch = self.submission.data_selection(
+                    self.submission_workload, self.input_queue, self.optimizer_state, self.model,
+                    self.model_state, self.hyperparameters, step, step_key(seed, step, DATA_SELECTION),
+                )  # fmt: skip
+                extra = (
+                    {"train_state": MappingProxyType(self._train_state())}
+                    if self.submission.update_params_takes_train_state
+                    else {}
+                )
+                returned = self.submission.update_params(
+                    workload=self.submission_workload,
+                    current_param_container=self.model,
+                    current_params_types=self.workload.model_params_types,
+                    model_state=self.model_state,
+                    hyperparameters=self.hyperparameters,
+                    batch=batch,
+                    loss_type=self.workload.loss_type,
+                    optimizer_state=self.optimizer_state,
+                    eval_results=self._eval_results(),
+                    global_step=step,
+                    rng=step_key(seed, step, UPDATE),
+                    **extra,
+                )
+            self.optimizer_state, self.model, self.model_state = _unpack_update(returned, "update_params")
         except spec.TrainingCompleteError:
             state.training_complete = True
         except DivergedError as error:
-            self._end("diverged", str(error))
-        except Exception as error:  # the submission's fault: record it, keep the sweep going
-            self._end("failed", self._describe_error("update_params", error))
+            self._end(TrialStatus.DIVERGED, str(error))
+        except BaseException as error:  # the submission's fault (exit and Ctrl-C of its own too)
+            self._end(TrialStatus.FAILED, self._describe_error("update_params", error))
         self._sync()
-        clocks.submission += time.perf_counter() - start
-        clocks.process_cpu += time.process_time() - cpu_start
+        clocks.submission += self._clock.wall() - start
+        clocks.process_cpu += self._clock.cpu() - cpu_start
         state.global_step += 1
         state.examples_seen += self.batch_size
 
@@ -227,34 +275,36 @@ class TrialRunner:
     def evaluate(self) -> dict[str, Any]:
         """prepare_for_eval (timed), then the workload's evaluation (untimed), logged as a row."""
         state, clocks, workload = self.state, self.state.clocks, self.workload
-        step, seed = state.global_step, self.config.seed
+        step, seed = state.global_step, self.seed
         if self.submission.prepare_for_eval is not None and not self.finished:
-            start = time.perf_counter()
+            start = self._clock.wall()
             try:
-                self.optimizer_state, self.model, self.model_state = self.submission.prepare_for_eval(
-                    workload=workload,
-                    current_param_container=self.model,
-                    current_params_types=workload.model_params_types,
-                    model_state=self.model_state,
-                    hyperparameters=self.hyperparameters,
-                    loss_type=workload.loss_type,
-                    optimizer_state=self.optimizer_state,
-                    eval_results=self._eval_results(),
-                    global_step=step,
-                    rng=step_key(seed, step, PREPARE_FOR_EVAL),
-                )
-            except Exception as error:
-                self._end("failed", self._describe_error("prepare_for_eval", error))
+                with self._in_submission():
+                    returned = self.submission.prepare_for_eval(
+                        workload=self.submission_workload,
+                        current_param_container=self.model,
+                        current_params_types=workload.model_params_types,
+                        model_state=self.model_state,
+                        hyperparameters=self.hyperparameters,
+                        loss_type=workload.loss_type,
+                        optimizer_state=self.optimizer_state,
+                        eval_results=self._eval_results(),
+                        global_step=step,
+                        rng=step_key(seed, step, PREPARE_FOR_EVAL),
+                    )
+                self.optimizer_state, self.model, self.model_state = _unpack_update(returned, "prepare_for_eval")
+            except BaseException as error:
+                self._end(TrialStatus.FAILED, self._describe_error("prepare_for_eval", error))
             self._sync()
-            clocks.submission += time.perf_counter() - start
+            clocks.submission += self._clock.wall() - start
 
-        start = time.perf_counter()
-        metrics = workload.eval_model(
+        start = self._clock.wall()
+        metrics = self._evaluate_model(
             workload.eval_batch_size, self.model, self.model_state,
             step_key(seed, step, EVAL), workload.data_dir, None, step,
         )  # fmt: skip
         self._sync()
-        clocks.eval += time.perf_counter() - start
+        clocks.eval += self._clock.wall() - start
         self._update_wall()
 
         row = {
@@ -273,44 +323,54 @@ class TrialRunner:
         state.last_eval_submission_time = clocks.submission
         self._judge(row)
 
-        start = time.perf_counter()
+        start = self._clock.wall()
         if self.eval_log is not None:
             self.eval_log.append(row)
         self.checkpoint()
-        clocks.logging += time.perf_counter() - start
+        clocks.logging += self._clock.wall() - start
+        if self.on_eval is not None:
+            self.on_eval(row)
         return row
+
+    def reached_target(self, row: dict[str, Any]) -> bool:
+        """Judged from the targets file's value, captured before the submission ran."""
+        value = row.get(self._metric_key, math.nan)
+        return isinstance(value, int | float) and math.isfinite(value) and self._direction.reached(value, self._target)
 
     def _judge(self, row: dict[str, Any]) -> None:
         """Decide, after an evaluation, whether the trial has reached its target or ended."""
-        state, config, workload = self.state, self.config, self.workload
+        state, config = self.state, self.config
         within_budget = row["score"] <= config.budget_sec
-        if state.time_to_target is None and within_budget and workload.has_reached_validation_target(row):
+        if state.time_to_target is None and within_budget and self.reached_target(row):
             state.time_to_target = row["score"]
         losses = [v for k, v in row.items() if k.endswith("/loss")]
         if self.finished:
             return
+        reached = TrialStatus.TARGET_REACHED if state.time_to_target is not None else None
         if any(not math.isfinite(v) for v in losses):
-            self._end("diverged", f"evaluation loss is not finite at step {row['global_step']}")
-        elif state.time_to_target is not None and config.stop_on_target:
-            self._end("target_reached")
+            self._end(TrialStatus.DIVERGED, f"evaluation loss is not finite at step {row['global_step']}")
+        elif reached and config.stop_on_target:
+            self._end(reached)
         elif not within_budget or row["score"] >= config.budget_sec:
-            self._end("target_reached" if state.time_to_target is not None else "out_of_time")
+            self._end(reached or TrialStatus.OUT_OF_TIME)
         elif state.training_complete or (config.max_steps is not None and state.global_step >= config.max_steps):
-            self._end("target_reached" if state.time_to_target is not None else "ok")
+            self._end(reached or TrialStatus.OK)
 
-    def _end(self, status: str, error: str | None = None) -> None:
-        self.state.status = status
+    def _end(self, status: TrialStatus, error: str | None = None) -> None:
+        self.state.status = str(status)
         self.state.error = error
 
-    def _describe_error(self, where: str, error: Exception) -> str:
+    def _describe_error(self, where: str, error: BaseException) -> str:
         line = error_line(error, self.submission.path)
+        if isinstance(error, SystemExit):
+            return f"{where} called sys.exit({error.code!r}) ({self.submission.path}:{line})"
         return f"{where} raised {type(error).__name__}: {error} ({self.submission.path}:{line})"
 
     def _eval_results(self) -> list[tuple[int, dict[str, Any]]]:
         """AlgoPerf's (step, metrics) list, rebuilt only when the history has grown."""
         history = self.state.eval_history
         if len(self._eval_results_cache) != len(history):
-            self._eval_results_cache = [(row["global_step"], row) for row in history]
+            self._eval_results_cache = [(row["global_step"], dict(row)) for row in history]
         return self._eval_results_cache
 
     def _train_state(self) -> dict[str, Any]:
@@ -327,72 +387,181 @@ class TrialRunner:
 
     def progress(self) -> Progress:
         history = self.state.eval_history
-        metric_key = f"validation/{self.workload.target_metric_name}"
         return Progress(
             global_step=self.state.global_step,
             submission_time=self.state.clocks.submission,
             budget_sec=self.config.budget_sec,
-            last_metric=history[-1].get(metric_key) if history else None,
-            target=self.workload.validation_target_value,
+            last_metric=history[-1].get(self._metric_key) if history else None,
+            target=self._target,
             metric_name=self.workload.target_metric_name,
         )
 
-    def set_hyperparameters(self, hyperparameters: Hyperparameters) -> None:
-        """Change hyperparameters between steps (PBT): native submissions get them written
-        into their optimizer's ``param_groups``; AlgoPerf-form ones see them in update_params."""
-        self.hyperparameters = hyperparameters
-        self.submission.apply_hyperparameters(self.optimizer_state, hyperparameters)
+    # --- hyperparameters and their schedule ----------------------------------------------
+    def set_hyperparameters(self, changes: dict[str, Any], reseed: int | None = None) -> None:
+        """Change hyperparameters before the next step (PBT, replay), keeping the schedule's shape.
+
+        ``changes`` may be partial; values equal to the current ones are no-ops. A learning-rate
+        change scales the submission's schedule from this step on; a name the submission cannot
+        apply is a ``SubmissionError``. ``reseed`` re-keys the data order and random streams.
+        The change is recorded in the trial's schedule (``hparams.json``).
+        """
+        unknown_type = {k: v for k, v in changes.items() if not isinstance(v, int | float | str | bool | None)}
+        if unknown_type:
+            raise SubmissionError(f"hyperparameter values must be numbers or strings, got {unknown_type!r}")
+        self.submission.apply_hyperparameters(self.optimizer_state, self.hyperparameters, changes)
+        self.hyperparameters = Hyperparameters({**self.hyperparameters, **changes})
+        if reseed is not None:
+            self._reseed(reseed)
+        point = ChangePoint(self.state.global_step, dict(changes), reseed)
+        schedule = self.state.schedule
+        if schedule and schedule[-1].global_step == point.global_step:  # merge changes at one step
+            last = schedule.pop()
+            point = ChangePoint(
+                point.global_step, {**last.hyperparameters, **point.hyperparameters}, point.reseed or last.reseed
+            )
+        schedule.append(point)
+
+    def _apply_due_changes(self) -> None:
+        while self._pending and self._pending[0].global_step <= self.state.global_step:
+            point = self._pending.pop(0)
+            if point.global_step == self.state.global_step:
+                self.set_hyperparameters(dict(point.hyperparameters), point.reseed)
+
+    def _reseed(self, seed: int) -> None:
+        """Re-key the data order (same position, new order) and the global random streams, so a
+        clone and its donor do not train on identical batches or dropout masks."""
+        position = self.input_queue.state_dict()
+        self.input_queue = self._new_input_queue(seed)
+        self.input_queue.load_state_dict(position)
+        self.seed = seed
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        self._rng_states = _capture_rng_states()
+
+    def fork_from(self, donor: TrialRunner, reseed: int, changes: dict[str, Any] | None = None) -> None:
+        """Become a copy of ``donor`` (learner deep-copied, lineage clocks and history inherited),
+        then re-key the random streams to ``reseed`` and apply ``changes``."""
+        self.load_state_dict(donor.state_dict())
+        self.state.status, self.state.error = None, None
+        self.set_hyperparameters(changes or {}, reseed=reseed)
 
     # --- saving and restoring the whole trial -----------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def _state_refs(self) -> dict[str, Any]:
+        """The whole state, by reference (for checkpoints, which serialise it at once)."""
+        if self._running:
+            self._rng_states = _capture_rng_states()  # a checkpoint mid-run holds the RNG of now
         return {
-            "model": self.model.state_dict(),
-            "model_state": self.model_state,
-            "optimizer_state": {
-                key: ("state_dict", value.state_dict()) if hasattr(value, "state_dict") else ("value", value)
-                for key, value in (self.optimizer_state or {}).items()
+            "learner": {
+                "model": self.model.state_dict(),
+                "model_state": self.model_state,
+                "optimizer_state": {
+                    key: ("state_dict", value.state_dict()) if hasattr(value, "state_dict") else ("value", value)
+                    for key, value in (self.optimizer_state or {}).items()
+                },
+                "input_queue": self.input_queue.state_dict(),
+                "rng": self._rng_states,
+                "seed": self.seed,
+                "hyperparameters": dict(self.hyperparameters),
             },
-            "input_queue": self.input_queue.state_dict(),
-            "rng": self._rng_states,
-            "hyperparameters": dict(self.hyperparameters),
-            "trial": self.state,
+            "bookkeeping": self.state,
         }
 
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the whole state: mutating it, or the trial, leaves the other intact."""
+        return copy.deepcopy(self._state_refs())
+
     def load_state_dict(self, saved: dict[str, Any]) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.model_state = saved["model_state"]
-        for key, (kind, value) in saved["optimizer_state"].items():
+        """Take over ``saved`` (copied, so that it stays independent of this trial)."""
+        self._load(copy.deepcopy(saved))
+
+    def _load(self, saved: dict[str, Any]) -> None:
+        learner = saved["learner"]
+        self.model.load_state_dict(learner["model"])
+        self.model_state = learner["model_state"]
+        for key, (kind, value) in learner["optimizer_state"].items():
             if kind == "state_dict":
                 self.optimizer_state[key].load_state_dict(value)
             else:
                 self.optimizer_state[key] = value
-        self.input_queue.load_state_dict(saved["input_queue"])
-        self._rng_states = saved["rng"]
-        if dict(self.hyperparameters) != saved["hyperparameters"]:
-            self.set_hyperparameters(Hyperparameters(saved["hyperparameters"]))
-        self.state = saved["trial"]
-        self._wall_origin = (time.perf_counter(), self.state.clocks.wall)
+        saved_hp = learner["hyperparameters"]
+        if dict(self.hyperparameters) != saved_hp:
+            # The optimizer's own values came back with its state; only what is read each step
+            # (the mapping handed to update_params) needs the saved values.
+            self.hyperparameters = Hyperparameters(saved_hp)
+        if learner["seed"] != self.seed:
+            self.seed = learner["seed"]
+            self.input_queue = self._new_input_queue(self.seed)
+        self.input_queue.load_state_dict(learner["input_queue"])
+        self._rng_states = learner["rng"]
+        self.state = saved["bookkeeping"]
+        applied = self.state.global_step
+        self._pending = [p for p in sorted(self.config.schedule, key=lambda p: p.global_step) if p.global_step >= applied]
+        self._pending = [p for p in self._pending if not _already_applied(p, self.state.schedule)]
+        self._wall_origin = (self._clock.wall(), self.state.clocks.wall)
 
     def checkpoint(self) -> None:
         if self.trial_dir is None:
             return
-        start = time.perf_counter()
-        save_checkpoint(self.trial_dir / CHECKPOINT_FILE, self.state_dict())
-        self.state.clocks.logging += time.perf_counter() - start
+        start = self._clock.wall()
+        save_checkpoint(self.trial_dir / CHECKPOINT_FILE, self._state_refs())
+        self.state.clocks.logging += self._clock.wall() - start
 
     def resume(self) -> bool:
         """Restore from the trial directory's checkpoint, if any; the eval log is rewritten to
-        the checkpoint's history so rows written after it are neither lost nor duplicated."""
+        the checkpoint's history so rows written after it (or before a first checkpoint that never
+        came) are neither lost nor duplicated. A corrupt checkpoint is set aside, the previous
+        good one used (or the trial restarts), and the trial's notes say so."""
         if self.trial_dir is None:
             return False
-        saved = load_checkpoint(self.trial_dir / CHECKPOINT_FILE)
+        saved, note = load_checkpoint(self.trial_dir / CHECKPOINT_FILE)
+        if note:
+            warnings.warn(note, stacklevel=2)
         if saved is None:
+            if note:
+                self.state.notes.append(note)
+            if self.eval_log is not None:
+                self.eval_log.rewrite([])
             return False
-        self.load_state_dict(saved)
+        self._load(saved)
         self.state.preemption_count += 1
+        if note:
+            self.state.notes.append(note)
         if self.eval_log is not None:
             self.eval_log.rewrite(self.state.eval_history)
         return True
+
+
+def _already_applied(point: ChangePoint, schedule: list[ChangePoint]) -> bool:
+    return any(p.global_step == point.global_step for p in schedule[1:])
+
+
+def _unpack_update(returned: Any, where: str) -> tuple[Any, Any, Any]:
+    """AlgoPerf's (optimizer_state, params, model_state), or a clear error naming the function."""
+    if not isinstance(returned, tuple | list) or len(returned) != 3:
+        shown = type(returned).__name__ if not isinstance(returned, tuple | list) else f"{len(returned)} values"
+        raise SubmissionError(f"{where} must return (optimizer_state, current_param_container, model_state), got {shown}")
+    optimizer_state, model, model_state = returned
+    if not isinstance(model, torch.nn.Module):
+        raise SubmissionError(f"{where} returned a {type(model).__name__} as current_param_container, not the model")
+    return optimizer_state, model, model_state
+
+
+class _Phase:
+    """Marks the submission's code in a shared value the parent process can read after a crash."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __enter__(self) -> None:
+        if self._value is not None:
+            self._value.value = PHASE_SUBMISSION
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._value is not None:
+            self._value.value = PHASE_ALGOBENCH
 
 
 def _no_sync() -> None:

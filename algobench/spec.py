@@ -2,14 +2,16 @@
 
 A submission written against ``algoperf.spec`` (or the older ``algorithmic_efficiency.spec``)
 is handed this module under that name while it is imported (see ``algobench.algoperf_compat``).
-The workload base class lives in ``algobench.workloads.base``; ``Workload`` here is an alias
-to it so that ``spec.Workload`` type hints in submission files keep working.
+The workload base class lives in ``algobench.workload``; ``Workload`` here is a lazy alias to it
+so that ``spec.Workload`` type hints in submission files keep working without importing torch
+with the spec. ``Targets`` is algobench's own: what a workload's targets file holds.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -64,6 +66,30 @@ class TrainingCompleteError(Exception):
     """Raised by a submission's ``update_params`` to end its run early."""
 
 
+@dataclass(frozen=True)
+class Targets:
+    """A workload's calibrated facts: targets and budget, with where they came from.
+
+    A workload's ``load_targets`` hook returns them; the workloads package reads them from its
+    targets files, whose JSON documents have these four keys.
+    """
+
+    validation_target_value: float
+    test_target_value: float
+    max_allowed_runtime_sec: float
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> Targets:
+        """The targets of a targets file's JSON document."""
+        return cls(
+            validation_target_value=float(document["validation_target_value"]),
+            test_target_value=float(document["test_target_value"]),
+            max_allowed_runtime_sec=float(document["max_allowed_runtime_sec"]),
+            provenance=document.get("provenance", {}),
+        )
+
+
 Tensor = Any
 Shape = Any
 ParameterShapeTree = dict[str, Any]
@@ -85,9 +111,9 @@ DataSelectionFn = Callable[..., Any]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy so that importing the spec does not import torch-heavy workload code.
+    # Lazy so that importing the spec does not import torch.
     if name == "Workload":
-        from algobench.workloads.base import Workload
+        from algobench.workload import Workload
 
         return Workload
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

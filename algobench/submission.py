@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import inspect
 import math
+import numbers
 import sys
 import traceback
 import warnings
@@ -25,9 +26,8 @@ from algobench import spec
 from algobench.algoperf_compat import algoperf_modules
 from algobench.errors import DivergedError, SubmissionError
 from algobench.hyperparameters import Hyperparameters
+from algobench.submission_check import ALGOPERF_REQUIRED, resolve_submission_path
 
-ALGOPERF_REQUIRED = ("get_batch_size", "init_optimizer_state", "update_params")
-NATIVE_REQUIRED = ("make_optimizer",)
 
 # The keyword arguments the runner passes, exactly as AlgoPerf's submission_runner names them.
 UPDATE_PARAMS_ARGS = (
@@ -42,17 +42,20 @@ DATA_SELECTION_ARGS = (
     "hyperparameters", "global_step", "rng",
 )  # fmt: skip
 
-# Hyperparameter names a native submission's optimizer understands, and how to write them
-# into ``param_groups`` when a tuner (PBT) changes them mid-run.
-PARAM_GROUP_WRITERS: Mapping[str, Callable[[dict[str, Any], float], None]] = {
-    "learning_rate": lambda g, v: g.update(lr=v, initial_lr=v),
-    "weight_decay": lambda g, v: g.update(weight_decay=v),
-    "momentum": lambda g, v: g.update(momentum=v),
-    "beta1": lambda g, v: g.update(betas=(v, g["betas"][1])),
-    "one_minus_beta1": lambda g, v: g.update(betas=(1.0 - v, g["betas"][1])),
-    "beta2": lambda g, v: g.update(betas=(g["betas"][0], v)),
-    "epsilon": lambda g, v: g.update(eps=v),
+# Hyperparameters a tuner may change mid-run, written into every torch optimizer the submission
+# holds (both forms). The learning rate is handled apart: it scales the schedule (``_scale_lr``).
+PARAM_GROUP_WRITERS: Mapping[str, tuple[str, Callable[[dict[str, Any], float], None]]] = {
+    "weight_decay": ("weight_decay", lambda g, v: g.update(weight_decay=v)),
+    "momentum": ("momentum", lambda g, v: g.update(momentum=v)),
+    "beta1": ("betas", lambda g, v: g.update(betas=(v, g["betas"][1]))),
+    "one_minus_beta1": ("betas", lambda g, v: g.update(betas=(1.0 - v, g["betas"][1]))),
+    "beta2": ("betas", lambda g, v: g.update(betas=(g["betas"][0], v))),
+    "epsilon": ("eps", lambda g, v: g.update(eps=v)),
 }
+# Read from the hyperparameters at every step by the native training step.
+NATIVE_PER_STEP = ("label_smoothing", "grad_clip")
+# An AlgoPerf-form file lists here the names its update_params reads at every step.
+PER_STEP_DECLARATION = "HYPERPARAMETERS_READ_EACH_STEP"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Submission:
     data_selection: Callable[..., Any]
     prepare_for_eval: Callable[..., spec.UpdateReturn] | None
     update_params_takes_train_state: bool
+    per_step_hyperparameters: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -74,19 +78,20 @@ class Submission:
         return self.path.parent.name if self.path.stem == "submission" else self.path.stem
 
     def batch_size(self, workload: Any, hyperparameters: Mapping[str, Any] | None) -> int:
-        """The submission's batch size for ``workload``.
+        """The submission's batch size for ``workload``, checked to be a positive int.
 
         AlgoPerf files only know AlgoPerf's workload names; for ours they raise, and the
         workload's default batch size is used instead (with a warning).
         """
         if hyperparameters and "batch_size" in hyperparameters:
-            return int(hyperparameters["batch_size"])
+            return _positive_int(self.path, "hyperparameter batch_size", hyperparameters["batch_size"])
         if self.get_batch_size is not None:
             for name in (workload.name, workload.base_name):
                 try:
-                    return int(self.get_batch_size(name))
-                except (KeyError, ValueError, NotImplementedError):
+                    value = self.get_batch_size(name)
+                except (KeyError, NotImplementedError):
                     continue
+                return _positive_int(self.path, f"get_batch_size({name!r})", value)
             warnings.warn(
                 f"{self.path}: get_batch_size does not know {workload.name!r}; "
                 f"using the workload's default batch size {workload.default_batch_size}",
@@ -94,19 +99,92 @@ class Submission:
             )
         return workload.default_batch_size
 
-    def apply_hyperparameters(self, optimizer_state: Any, hyperparameters: Mapping[str, Any]) -> None:
-        """Write changed hyperparameters into a native submission's optimizer (PBT)."""
-        if self.form != "native":
-            return
-        optimizer, scheduler = optimizer_state["optimizer"], optimizer_state.get("scheduler")
-        for key, value in hyperparameters.items():
-            writer = PARAM_GROUP_WRITERS.get(key)
-            if writer is None:
+    def apply_hyperparameters(
+        self, optimizer_state: Any, old: Mapping[str, Any], changes: Mapping[str, Any]
+    ) -> None:
+        """Write ``changes`` into the torch optimizer(s) and scheduler(s) in ``optimizer_state``.
+
+        A learning-rate change scales the base values, so the schedule keeps its shape: after it,
+        the rate at step t is new base x the schedule's factor at t. A name that nothing here can
+        apply (a warm-up length baked into a schedule, an unknown name) is refused, never dropped.
+        """
+        changed = {k: v for k, v in changes.items() if k not in old or old[k] != v}
+        optimizers, schedulers = _torch_objects(optimizer_state)
+        refused = []
+        for name, value in changed.items():
+            if name in self.per_step_hyperparameters:
                 continue
-            for group in optimizer.param_groups:
-                writer(group, float(value))
-        if scheduler is not None and "learning_rate" in hyperparameters:
-            scheduler.base_lrs = [float(hyperparameters["learning_rate"])] * len(scheduler.base_lrs)
+            if name == "learning_rate" and optimizers:
+                _scale_lr(optimizers, schedulers, old.get("learning_rate"), _number(self.path, name, value))
+            elif name in PARAM_GROUP_WRITERS and optimizers:
+                key, write = PARAM_GROUP_WRITERS[name]
+                groups = [g for o in optimizers for g in o.param_groups]
+                if not all(key in g for g in groups):
+                    refused.append(f"{name} (an optimizer here has no {key!r})")
+                    continue
+                for group in groups:
+                    write(group, _number(self.path, name, value))
+            else:
+                refused.append(name)
+        if refused:
+            raise SubmissionError(
+                f"{self.path}: cannot change {', '.join(refused)} mid-run: the submission's optimizer(s) "
+                f"{[type(o).__name__ for o in optimizers] or 'none found in optimizer_state'} take "
+                f"learning_rate, {', '.join(PARAM_GROUP_WRITERS)}; per-step names: "
+                f"{', '.join(self.per_step_hyperparameters) or 'none'} (an AlgoPerf-form file declares "
+                f"those it reads each step in {PER_STEP_DECLARATION})"
+            )
+
+
+def _number(path: Path, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SubmissionError(f"{path}: hyperparameter {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _torch_objects(tree: Any) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+    """Every torch optimizer and LR scheduler in ``tree`` (dicts, lists, tuples; AlgoPerf's
+    baselines keep them under ``optimizer`` and ``scheduler``), schedulers inside a
+    ``SequentialLR`` or ``ChainedScheduler`` included."""
+    optimizers: list[torch.optim.Optimizer] = []
+    schedulers: list[Any] = []
+    pending = [tree]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, torch.optim.Optimizer):
+            optimizers.append(item)
+        elif isinstance(item, torch.optim.lr_scheduler.LRScheduler):
+            schedulers.append(item)
+            pending.extend(getattr(item, "_schedulers", []))
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return optimizers, schedulers
+
+
+def _scale_lr(optimizers: list[Any], schedulers: list[Any], old: Any, new: float) -> None:
+    """Multiply the current rate and every base value by new / old, so rate = base x factor(t)
+    still holds from step t on (for multiplicative and recursive schedules alike)."""
+    if old is None:  # self-tuning: the submission's own default, which the schedule remembers
+        first = optimizers[0].param_groups[0]
+        old = first.get("initial_lr", first["lr"])
+    ratio = new / float(old)
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] *= ratio
+            if "initial_lr" in group:
+                group["initial_lr"] *= ratio
+    for scheduler in schedulers:
+        scheduler.base_lrs = [base * ratio for base in scheduler.base_lrs]
+        if hasattr(scheduler, "_last_lr"):
+            scheduler._last_lr = [lr * ratio for lr in scheduler._last_lr]
+
+
+def _positive_int(path: Path, what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise SubmissionError(f"{path}: {what} returned {value!r} ({type(value).__name__}); expected a positive int")
+    return int(value)
 
 
 def load_submission(path: str | Path, device: str | torch.device = "cpu") -> Submission:
@@ -115,9 +193,7 @@ def load_submission(path: str | Path, device: str | torch.device = "cpu") -> Sub
     Raises ``SubmissionError`` naming the file (and line, where there is one) for a missing
     file, a syntax error, an import that fails, or a missing function or wrong signature.
     """
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise SubmissionError(f"submission file not found: {path}")
+    path = resolve_submission_path(path)
     module = _import_file(path, torch.device(device))
     if all(hasattr(module, name) for name in ("update_params", "init_optimizer_state")):
         return _algoperf_form(module, path)
@@ -188,6 +264,7 @@ def _algoperf_form(module: ModuleType, path: Path) -> Submission:
         data_selection=selection,
         prepare_for_eval=prepare,
         update_params_takes_train_state="train_state" in inspect.signature(module.update_params).parameters,
+        per_step_hyperparameters=tuple(getattr(module, PER_STEP_DECLARATION, ())),
     )
 
 
@@ -259,6 +336,7 @@ def _native_form(module: ModuleType, path: Path) -> Submission:
         data_selection=default_data_selection,
         prepare_for_eval=None,
         update_params_takes_train_state=False,
+        per_step_hyperparameters=NATIVE_PER_STEP,
     )
 
 

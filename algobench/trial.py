@@ -1,71 +1,45 @@
-"""One trial, from a picklable spec to a finished trial directory.
+"""One trial, from a picklable spec to a trial directory (DESIGN.md contract 4).
 
-``run_trial`` is the single entry point every executor calls (in-process, subprocess,
-submitit/SLURM, Ray): it skips a finished trial, resumes from a checkpoint, and always leaves
-a ``summary.json`` behind, whatever the submission does.
+``run_trial`` is the single entry point every executor calls (in-process, child process,
+submitit/SLURM, Ray): it skips a finished trial, resumes from a checkpoint, and leaves a
+``summary.json`` behind whatever the submission does. What the submission does wrong is that
+trial's recorded failure; what goes wrong in algobench itself raises ``InfrastructureError``
+after writing ``error.txt`` and no summary, so that a rerun retries the trial.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import socket
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import algobench
-from algobench.errors import AlgobenchError
-from algobench.hyperparameters import Hyperparameters
-from algobench.results import HPARAMS_FILE, META_FILE, SUMMARY_FILE, read_summary, write_json
+from algobench.errors import SubmissionError
+from algobench.executors.base import InfrastructureError
+from algobench.hyperparameters import ChangePoint, Hyperparameters
+from algobench.layout import ERROR_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, Direction, TrialStatus
+from algobench.results import read_summary, write_json
 from algobench.runner import Progress, RunConfig, TrialRunner
 from algobench.submission import load_submission
-from algobench.tuning.rulesets import get_ruleset
-from algobench.workloads import Workload, get_workload
+from algobench.trial_spec import TrialSpec
+from algobench.workload import Workload
 
-FRAMEWORK = "pytorch"
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """Everything one trial needs; it pickles, so SLURM and Ray can carry it."""
-
-    submission_path: str
-    submission_name: str
-    workload_name: str
-    study: int
-    trial: int
-    hyperparameters: dict[str, Any] | None
-    seed: int
-    experiment_dir: str
-    ruleset: str = "external"
-    device: str = "cpu"
-    stop_on_target: bool = True
-    calibration_factor: float = 1.0
-    max_steps: int | None = None
-    eval_every_steps: int | None = None
-    data_dir: str | None = None  # for workloads that read a dataset from disk
-    scale: str = "cpu"  # problem size: "cpu" (targets are set here) or "gpu"
-
-    def trial_dir(self) -> Path:
-        return (
-            Path(self.experiment_dir)
-            / self.submission_name
-            / f"study_{self.study}"
-            / f"{self.workload_name}_{FRAMEWORK}"
-            / f"trial_{self.trial}"
-        )
+HYPERPARAMETER_TYPES = (int, float, str, bool, type(None))
 
 
 def run_config(spec: TrialSpec, workload: Workload) -> RunConfig:
-    """The budget is the workload's, scaled by the machine's calibration and the ruleset."""
-    budget = workload.max_allowed_runtime_sec * spec.calibration_factor * get_ruleset(spec.ruleset).budget_multiplier
+    """The budget is the workload's, scaled by the machine's calibration, the ruleset and the
+    procedure's own share (``budget_scale``)."""
+    budget = workload.max_allowed_runtime_sec * spec.calibration_factor * spec.budget_multiplier * spec.budget_scale
     return RunConfig(
         budget_sec=budget,
         eval_period_sec=workload.eval_period_time_sec * spec.calibration_factor,
@@ -73,45 +47,124 @@ def run_config(spec: TrialSpec, workload: Workload) -> RunConfig:
         eval_every_steps=spec.eval_every_steps,
         max_steps=spec.max_steps,
         stop_on_target=spec.stop_on_target,
+        schedule=tuple(spec.schedule),
     )
+
+
+def make_workload(spec: TrialSpec) -> Workload:
+    if spec.make_workload is None:
+        raise InfrastructureError(f"trial spec for {spec.trial_dir()} has no workload factory (make_workload)")
+    return spec.make_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
 
 
 def run_trial(
     spec: TrialSpec,
     *,
-    show_progress: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    on_eval: Callable[[dict[str, Any]], None] | None = None,
+    on_config: Callable[[RunConfig], None] | None = None,
+    phase: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume, or skip) one trial and return its summary (as written to summary.json)."""
+    """Run (or resume, or skip) one trial and return its summary; ``None``-free: a summary is
+    written for every outcome of the submission's, and ``InfrastructureError`` raised for ours.
+
+    With ``spec.until_step`` the trial stops there, checkpointed, and the returned summary has
+    status None (``unfinished``): nothing final is written.
+    """
     trial_dir = spec.trial_dir()
     finished = read_summary(trial_dir)
     if finished is not None:
         return finished
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    workload = get_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
-    config = run_config(spec, workload)
-    hyperparameters = Hyperparameters(spec.hyperparameters)
-    write_json(trial_dir / HPARAMS_FILE, dict(hyperparameters))
-    write_json(trial_dir / META_FILE, meta_data(spec))
-    bar = TrialProgressBar(spec) if show_progress else None
     try:
-        submission = load_submission(spec.submission_path, device=spec.device)
-        runner = TrialRunner(
-            workload, submission, hyperparameters, config, trial_dir,
-            on_progress=bar.update if bar else on_progress,
-        )  # fmt: skip
-        runner.resume()
-        runner.run()
-        summary = summarize(spec, workload, config, runner)
-    except AlgobenchError as error:
-        summary = failed_summary(spec, workload, config, str(error))
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        if spec.threads and torch.get_num_threads() != spec.threads:
+            torch.set_num_threads(spec.threads)
+        workload = make_workload(spec)
+        config = run_config(spec, workload)
+        if on_config is not None:
+            on_config(config)
+        write_json(trial_dir / META_FILE, meta_data(spec))
     except Exception as error:
-        summary = failed_summary(spec, workload, config, f"{type(error).__name__}: {error}")
-    finally:
-        if bar:
-            bar.close()
-    write_json(trial_dir / SUMMARY_FILE, summary)
+        raise _infrastructure(spec, "preparing the trial", error) from None
+    bad = {k: type(v).__name__ for k, v in (spec.hyperparameters or {}).items() if not isinstance(v, HYPERPARAMETER_TYPES)}
+    if bad:
+        return _finish(spec, failed_summary(spec, workload, config, f"hyperparameters of the wrong type: {bad}"))
+    try:
+        with _submission_phase(phase):
+            submission = load_submission(spec.submission_path, device=spec.device)
+    except SubmissionError as error:  # the file itself is broken: the user's to fix, not a result
+        _write_error(spec, error)
+        raise
+    try:
+        runner = TrialRunner(
+            workload, submission, Hyperparameters(spec.hyperparameters), config, trial_dir,
+            on_progress=on_progress, on_eval=on_eval, phase=phase,
+        )  # fmt: skip
+    except Exception as error:  # get_batch_size, init_optimizer_state, the model: the submission's
+        where = traceback.extract_tb(error.__traceback__)
+        line = next((f"{f.filename}:{f.lineno}" for f in reversed(where) if f.filename == str(submission.path)), None)
+        cause = f"{type(error).__name__}: {error}" + (f" ({line})" if line else "")
+        _write_error(spec, error)
+        return _finish(spec, failed_summary(spec, workload, config, f"setting up the trial raised {cause}"))
+    try:
+        runner.resume()
+        write_schedule(trial_dir, runner.state.schedule)
+        runner.run(until_step=spec.until_step)
+        write_schedule(trial_dir, runner.state.schedule)
+    except Exception as error:
+        raise _infrastructure(spec, "running the trial", error) from None
+    summary = summarize(spec, workload, config, runner)
+    if runner.state.status is None:
+        return summary  # a segment ended (until_step): the trial goes on later
+    if runner.state.status == TrialStatus.FAILED and runner.state.error:
+        (trial_dir / ERROR_FILE).write_text(runner.state.error + "\n")
+    return _finish(spec, summary)
+
+
+def _finish(spec: TrialSpec, summary: dict[str, Any]) -> dict[str, Any]:
+    write_json(spec.trial_dir() / SUMMARY_FILE, summary)
     return summary
+
+
+class _submission_phase:
+    """Marks loading the submission file (its top-level code) as the submission's own."""
+
+    def __init__(self, phase: Any) -> None:
+        self.phase = phase
+
+    def __enter__(self) -> None:
+        if self.phase is not None:
+            self.phase.value = 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.phase is not None:
+            self.phase.value = 0
+
+
+def _infrastructure(spec: TrialSpec, doing: str, error: BaseException) -> InfrastructureError:
+    """algobench's own failure: error.txt, no summary (a rerun retries), one line for the user."""
+    _write_error(spec, error)
+    return InfrastructureError(f"{spec.trial_dir()}: {doing} failed in algobench: {type(error).__name__}: {error}")
+
+
+def _write_error(spec: TrialSpec, error: BaseException) -> None:
+    try:
+        (spec.trial_dir() / ERROR_FILE).write_text("".join(traceback.format_exception(error)))
+    except OSError:
+        pass  # the directory itself is what failed; the error still reaches the user
+
+
+def write_schedule(trial_dir: Path, schedule: list[ChangePoint]) -> None:
+    """``hparams.json``: the schedule actually used, plus the flat first point for AlgoPerf's readers."""
+    first = dict(schedule[0].hyperparameters) if schedule else {}
+    write_json(trial_dir / HPARAMS_FILE, {**first, "schedule": [point.to_json() for point in schedule]})
+
+
+def read_schedule(trial_dir: Path) -> list[ChangePoint]:
+    from algobench.results import read_json
+
+    raw = read_json(trial_dir / HPARAMS_FILE) or {}
+    return [ChangePoint.from_json(entry) for entry in raw.get("schedule", [])]
 
 
 def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dict[str, Any]:
@@ -126,10 +179,11 @@ def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dic
         "ruleset": spec.ruleset,
         "target_metric_name": workload.target_metric_name,
         "metric_direction": workload.metric_direction,
-        "validation_target_value": workload.validation_target_value,
-        "test_target_value": workload.test_target_value,
+        "validation_target_value": workload.targets.validation_target_value,
+        "test_target_value": workload.targets.test_target_value,
         "max_allowed_runtime_sec": config.budget_sec,
         "calibration_factor": spec.calibration_factor,
+        "threads": spec.threads,
         "machine": machine_name(),
         "trial_dir": str(spec.trial_dir()),
     }
@@ -138,8 +192,7 @@ def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dic
 def summarize(spec: TrialSpec, workload: Workload, config: RunConfig, runner: TrialRunner) -> dict[str, Any]:
     state = runner.state
     metric_key = f"validation/{workload.target_metric_name}"
-    values = [row[metric_key] for row in state.eval_history if math.isfinite(row.get(metric_key, math.nan))]
-    pick = max if workload.metric_direction == "max" else min
+    direction = Direction(workload.metric_direction)
     return {
         **_base_summary(spec, workload, config),
         "status": state.status,
@@ -149,25 +202,56 @@ def summarize(spec: TrialSpec, workload: Workload, config: RunConfig, runner: Tr
         "examples_seen": state.examples_seen,
         "submission_time": state.clocks.submission,
         "eval_time": state.clocks.eval,
+        "logging_time": state.clocks.logging,
         "process_cpu_time": state.clocks.process_cpu,
         "total_duration": state.clocks.wall,
         "preemption_count": state.preemption_count,
         "num_evals": len(state.eval_history),
-        "best_validation_metric": pick(values) if values else None,
+        "best_validation_metric": direction.best(row.get(metric_key) for row in state.eval_history),
         "batch_size": runner.batch_size,
+        "schedule_changes": len(state.schedule) - 1,
+        "notes": list(state.notes),
     }
 
 
-def failed_summary(spec: TrialSpec, workload: Workload, config: RunConfig, error: str) -> dict[str, Any]:
+def failed_summary(
+    spec: TrialSpec, workload: Workload, config: RunConfig, error: str, phase: str = "setup"
+) -> dict[str, Any]:
     """A trial that never got going (bad submission file, optimizer that would not build)."""
     return {
         **_base_summary(spec, workload, config),
-        "status": "failed",
+        "status": str(TrialStatus.FAILED),
         "error": error,
+        "error_phase": phase,
         "time_to_target": None,
         "steps": 0,
         "best_validation_metric": None,
     }
+
+
+def record_failure(spec: TrialSpec, status: TrialStatus | str, error: str) -> dict[str, Any]:
+    """A summary for a trial whose process died before writing one (crash, kill, hang), written
+    by whoever watched it (the parent process, a SLURM watcher), with the cause also in error.txt."""
+    summary = {
+        "submission": spec.submission_name,
+        "workload": spec.workload_name,
+        "study": spec.study,
+        "trial": spec.trial,
+        "seed": spec.seed,
+        "ruleset": spec.ruleset,
+        "threads": spec.threads,
+        "status": str(TrialStatus(status)),
+        "error": error,
+        "time_to_target": None,
+        "steps": None,
+        "best_validation_metric": None,
+        "trial_dir": str(spec.trial_dir()),
+    }
+    spec.trial_dir().mkdir(parents=True, exist_ok=True)
+    error_file = spec.trial_dir() / ERROR_FILE
+    if not error_file.exists():
+        error_file.write_text(error + "\n")
+    return _finish(spec, summary)
 
 
 def machine_name() -> str:
@@ -176,6 +260,9 @@ def machine_name() -> str:
 
 def meta_data(spec: TrialSpec) -> dict[str, Any]:
     """Versions, hardware, seeds, command line and git revision: what made this trial."""
+    fields = asdict(spec)
+    fields["make_workload"] = getattr(spec.make_workload, "__qualname__", None)
+    fields["schedule"] = [point.to_json() for point in spec.schedule]
     return {
         "algobench_version": algobench.__version__,
         "torch_version": torch.__version__,
@@ -185,9 +272,10 @@ def meta_data(spec: TrialSpec) -> dict[str, Any]:
         "device": spec.device,
         "cuda_device": torch.cuda.get_device_name() if spec.device.startswith("cuda") else None,
         "torch_threads": torch.get_num_threads(),
+        "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "command_line": sys.argv,
         "git_revision": _git_revision(Path(spec.submission_path).parent),
-        "spec": asdict(spec),
+        "spec": fields,
     }
 
 
@@ -197,26 +285,3 @@ def _git_revision(where: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
-
-
-class TrialProgressBar:
-    """A tqdm bar per trial: step, submission time against the budget, last metric vs target."""
-
-    def __init__(self, spec: TrialSpec) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=None, unit="step", leave=False, dynamic_ncols=True,
-            desc=f"{spec.workload_name} s{spec.study} t{spec.trial}",
-        )  # fmt: skip
-
-    def update(self, progress: Progress) -> None:
-        metric = "-" if progress.last_metric is None else f"{progress.last_metric:.4f}"
-        self.bar.n = progress.global_step
-        self.bar.set_postfix_str(
-            f"{progress.submission_time:.1f}/{progress.budget_sec:.0f}s "
-            f"{progress.metric_name} {metric} (target {progress.target:.4f})"
-        )
-
-    def close(self) -> None:
-        self.bar.close()

@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from algobench.trial import TrialSpec, run_trial
-from algobench.workloads.base import load_targets
+from algobench.trial import run_trial
+from algobench.trial_spec import TrialSpec
+from algobench.tuning.rulesets import get_ruleset
+from algobench.tuning.target_setting import RULESET, baseline_file
 from algobench.workloads.calibration import calibration_factor
-from algobench.workloads.registry import expand_workload_names
-from algobench.workloads.target_setting import SUBMISSIONS_DIR
+from algobench.workloads.registry import expand_workload_names, get_workload, load_targets
 
 SEED_OFFSET = 2000  # seeds unused by target setting (search: 0..trials-1, reruns: 1001..)
 
@@ -37,12 +38,14 @@ def measure(name: str, seeds: int, experiment_dir: str) -> dict[str, object] | N
     times, steps, bests = [], [], []
     start = time.perf_counter()
     for k in range(seeds):
-        spec = TrialSpec(
-            submission_path=str(SUBMISSIONS_DIR / winner / "submission.py"), submission_name=winner,
-            workload_name=name, study=k, trial=0, hyperparameters=provenance["hyperparameters"],
-            seed=SEED_OFFSET + k, experiment_dir=experiment_dir, calibration_factor=calibration_factor(name),
-        )  # fmt: skip
-        summary = run_trial(spec)
+        with baseline_file(winner, "submission.py") as submission:
+            spec = TrialSpec(
+                submission_path=str(submission), submission_name=winner, workload_name=name, study=k, trial=0,
+                hyperparameters=provenance["hyperparameters"], seed=SEED_OFFSET + k, experiment_dir=experiment_dir,
+                make_workload=get_workload, ruleset=RULESET, budget_multiplier=get_ruleset(RULESET).budget_multiplier,
+                calibration_factor=calibration_factor(name),
+            )  # fmt: skip
+            summary = run_trial(spec)
         times.append(summary["time_to_target"])
         steps.append(summary["steps"])
         bests.append(summary["best_validation_metric"])

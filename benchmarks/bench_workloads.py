@@ -12,8 +12,9 @@ import os
 import tempfile
 import time
 
-from algobench.workloads import get_workload, workload_class, workload_names
+from algobench.workloads import get_workload, workload_class, workload_info, workload_names
 from algobench.workloads.calibration import reference_step_seconds
+from algobench.workloads.registry import load_targets
 
 
 def measure(name: str, steps: int) -> dict[str, float]:
@@ -37,7 +38,7 @@ def main() -> None:
     names = (
         args.workloads.split(",")
         if args.workloads
-        else [n for n in workload_names() if workload_class(n).variant is None and not workload_class(n).needs_data_dir]
+        else [n for n in workload_names() if workload_info(n).variant is None and not workload_class(n).needs_data_dir]
     )
     print("| workload | mirrors | train examples | data generation s | step ms | eval s | valid target | targets |")
     print("|---|---|---|---|---|---|---|---|")
@@ -45,11 +46,11 @@ def main() -> None:
         os.environ["ALGOBENCH_CACHE_DIR"] = cache
         for name in names:
             m = measure(name, args.steps)
-            w = get_workload(name)
+            info, targets = workload_info(name), load_targets(name)
             print(
-                f"| {name} | {w.mirrors} | {m['train']} | {m['generation']:.1f} | {m['step'] * 1000:.1f} | "
-                f"{m['eval']:.2f} | {w.validation_target_value:g} ({w.target_metric_name}) | "
-                f"{w.target_provenance.get('method', '?')} |"
+                f"| {name} | {info.mirrors} | {m['train']} | {m['generation']:.1f} | {m['step'] * 1000:.1f} | "
+                f"{m['eval']:.2f} | {targets.validation_target_value:g} ({info.target_metric_name}) | "
+                f"{targets.provenance.get('method', '?')} |"
             )
 
 

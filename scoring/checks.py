@@ -2,7 +2,8 @@
 
 These do not change any number; they say when a number rests on incomplete or incomparable
 logs: missing workloads or variants, unequal numbers of studies or trials, runs from machines
-with different calibration, mixed rulesets, and a runner summary that disagrees with its log.
+with different calibration, and mixed rulesets. Checks that a trial's own files can be trusted
+(steps in order, status and summary against the log) are in ``integrity``: those change numbers.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from algobench.scoring.errors import Problems
@@ -72,21 +72,3 @@ def check_comparable(trials: pd.DataFrame, problems: Problems) -> None:
         if len(firsts) > 1:
             listing = ", ".join(f"{row[column]} ({row['path']})" for _, row in firsts.iterrows())
             problems.report(f"runs with different {what}s are compared: {listing}", firsts["path"].iloc[1])
-
-
-def check_summaries(trial_table: pd.DataFrame, problems: Problems) -> None:
-    """The runner's own time_to_target should be what the log says; the log wins."""
-    has_summary = (trial_table["status"] != "").to_numpy()
-    recorded = trial_table["summary_time_to_target"].to_numpy(dtype=float)
-    recorded = np.where(np.isnan(recorded), np.inf, recorded)
-    # the runner counts a target only within the budget, whatever the scoring rules
-    computed = np.where(trial_table["past_budget"], np.inf, trial_table["time_to_target"].to_numpy(dtype=float))
-    with np.errstate(invalid="ignore"):
-        agree = (recorded == computed) | np.isclose(recorded, computed, rtol=1e-9, atol=0.0)
-    for position in np.flatnonzero(has_summary & ~agree):
-        row = trial_table.iloc[position]
-        problems.report(
-            f"summary.json says time_to_target {recorded[position]}, its evaluation log says "
-            f"{computed[position]}; scoring uses the log",
-            Path(row["path"]) / "summary.json",
-        )

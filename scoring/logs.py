@@ -27,13 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from algobench.layout import EVAL_FILE, HPARAMS_FILE, SUMMARY_FILE, Direction
 from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.protocols import RULESETS, Protocol, WorkloadSpec
 
-EVAL_FILE = "eval_measurements.csv"
-SUMMARY_FILE = "summary.json"
-HPARAMS_FILE = "hparams.json"
-ALGOPERF_FLAGS_FILE = "flags_0.json"
+ALGOPERF_FLAGS_FILE = "flags_0.json"  # AlgoPerf's own file (its ruleset), not part of algobench's layout
 TIME_COLUMNS = ("score", "accumulated_submission_time")  # AlgoPerf's submission time; the first one found
 
 STUDY_RE = re.compile(r"^study_(\d+)$")
@@ -266,15 +264,15 @@ _SUMMARY_FIELDS = ("target_metric_name", "metric_direction", "validation_target_
 def spec_from_summary(workload: str, summary: dict[str, Any]) -> WorkloadSpec | None:
     """The target recorded by the runner; None if the summary lacks it."""
     try:
-        direction = summary["metric_direction"]
-        if direction not in ("max", "min") or any(summary.get(k) is None for k in _SUMMARY_FIELDS):
+        if any(summary.get(k) is None for k in _SUMMARY_FIELDS):
             return None
+        direction = Direction(summary["metric_direction"])
         budget = summary.get("max_allowed_runtime_sec")
         return WorkloadSpec(
             name=workload,
             base=summary.get("base_workload") or workload,
             metric=str(summary["target_metric_name"]),
-            direction=direction,
+            direction=direction.value,
             validation_target=float(summary["validation_target_value"]),
             test_target=None if summary.get("test_target_value") is None else float(summary["test_target_value"]),
             budget_sec=None if budget is None else float(budget),

@@ -1,7 +1,8 @@
 """From experiment directories to scores: the steps of scoring, in order, as one call.
 
-    logs ─▶ trial times ─▶ study times (best trial) ─▶ submission times (median over studies)
-         ─▶ variant rule and cut at max_tau ─▶ ratios ─▶ rho(tau) ─▶ score (and speedups)
+    logs ─▶ integrity (drop untrustworthy trials) ─▶ trial times ─▶ study times (best trial)
+         ─▶ submission times (median over studies) ─▶ variant rule and cut at max_tau ─▶ ratios
+         ─▶ rho(tau) ─▶ score (and speedups)
 
 ``score()`` returns every intermediate table, so a notebook can look at any step.
 """
@@ -14,7 +15,7 @@ from os import PathLike
 
 import pandas as pd
 
-from algobench.scoring import checks
+from algobench.scoring import checks, integrity
 from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.logs import TrialSet, load_trials
 from algobench.scoring.profiles import (
@@ -93,13 +94,14 @@ def score_trials(
     bases, held_out = scored_workloads(trials, protocol)
     checks.check_workloads(trials, bases, held_out, problems)
     used = trials.loc[trials["workload"].isin(set(bases) | set(held_out))]
-    keep = trial_set.evals["trial_id"].isin(used.index)
-    evals = trial_set.evals.loc[keep]
     checks.check_counts(used, protocol, problems)
     checks.check_comparable(used, problems)
 
-    per_trial = trial_times(used, evals, rules)
-    checks.check_summaries(per_trial, problems)
+    used = used.drop(integrity.step_order_problems(used, trial_set.evals, problems))
+    per_trial = trial_times(used, trial_set.evals, rules)
+    per_trial = integrity.discount_unscored(per_trial, problems)
+    per_trial = per_trial.drop(integrity.summary_disagreements(per_trial, problems))
+    evals = trial_set.evals.loc[trial_set.evals["trial_id"].isin(per_trial.index)]
     per_study = study_times(per_trial, rules)
     times = submission_times(per_study)
     if times.empty and not bases:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from algobench.layout import Direction
 from algobench.scoring.profiles import profile_steps
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def workload_figure(result: ScoreResult, workload: str) -> Figure:
     axes.set_ylim(*_value_limits(evals["value"].to_numpy(), target))
     axes.set_xlabel("submission time (s)")
     axes.set_ylabel(str(trials["metric"].iloc[0]))
-    direction = "higher" if trials["direction"].iloc[0] == "max" else "lower"
+    direction = "higher" if Direction(trials["direction"].iloc[0]) is Direction.MAX else "lower"
     axes.set_title(f"{workload}: {direction} is better; dots: first evaluation at the target")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")

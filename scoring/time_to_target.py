@@ -1,8 +1,8 @@
 """Time-to-target: per trial, per study (best trial), per submission (median over studies).
 
 A trial's time-to-target is the submission time (``score`` column) of its first evaluation whose
-validation metric reached the target (``>=`` for a metric to maximise, ``<=`` to minimise), or
-infinity. NaN never reaches. Everything is computed on whole columns at once, so 10,000 trials
+validation metric reached the target (``Direction``'s rule: at or past it), or infinity. NaN
+never reaches. Everything is computed on whole columns at once, so 10,000 trials
 take milliseconds.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from algobench.layout import Direction
 from algobench.scoring.protocols import ScoringRules
 
 STUDY_KEYS = ["submission", "workload", "study"]
@@ -32,9 +33,10 @@ def trial_times(trials: pd.DataFrame, evals: pd.DataFrame, rules: ScoringRules) 
         evals, trial_id = evals.loc[mine], trial_id[mine]
     value = evals["value"].to_numpy()
     target = trials["target"].to_numpy(dtype=float)[trial_id]
-    maximise = (trials["direction"].to_numpy() == "max")[trial_id]
+    # Direction's rule, vectorised: sign * value >= sign * target (+1 to maximise, -1 to minimise)
+    sign = _signs(trials["direction"])[trial_id]
     with np.errstate(invalid="ignore"):
-        reached = np.where(maximise, value >= target, value <= target)  # NaN compares False
+        reached = sign * value >= sign * target  # NaN compares False
 
     rows = np.flatnonzero(reached)
     first_of_trial, first_pos = np.unique(trial_id[rows], return_index=True)
@@ -54,6 +56,12 @@ def trial_times(trials: pd.DataFrame, evals: pd.DataFrame, rules: ScoringRules) 
     out["reached_eval_index"] = reached_index
     out["past_budget"] = past_budget
     return out
+
+
+def _signs(directions: pd.Series) -> np.ndarray:
+    """``Direction(d).sign()`` per row, looked up once per distinct direction."""
+    lookup = {d: Direction(d).sign() for d in directions.unique()}
+    return directions.map(lookup).to_numpy(dtype=float)
 
 
 def study_times(trial_table: pd.DataFrame, rules: ScoringRules) -> pd.DataFrame:

@@ -10,10 +10,14 @@ from algobench.errors import AlgobenchError
 
 
 def run_slurm_submit(args: argparse.Namespace) -> int:
-    """Submit the selected trials as jobs, wait (bounded) and print the time-to-target table."""
+    """Submit the selected trials as jobs, wait (bounded) and print the time-to-target table.
+
+    The trials go through the same driver loop as ``algobench submit`` (``launch``); only the
+    executor differs.
+    """
     from algobench.cli import plan_from_args
-    from algobench.experiment import format_table, summarize_workloads
     from algobench.results import read_summary
+    from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.slurm.launch import launch
     from algobench.slurm.profiles import load_profile
     from algobench.slurm.reachable import check_cluster
@@ -105,7 +109,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--array-parallelism",
         type=int,
         default=None,
-        help=f"trial jobs running at once (default {default.array_parallelism}; also bounds --cluster local)",
+        help=f"trial jobs running at once (default {default.array_parallelism}); with --cluster local at most "
+        "cores // --cpus, so that trials side by side measure what each would alone",
     )
     submit.add_argument("--retry-failed", action="store_true", help="also rerun failed or timed-out trials")
     submit.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return (slurm only)")

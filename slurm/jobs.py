@@ -7,9 +7,11 @@ from typing import Any
 import submitit
 import torch
 
-from algobench.results import SUMMARY_FILE, write_json
+from algobench.layout import SUMMARY_FILE
+from algobench.results import write_json
 from algobench.slurm.causes import TIMED_OUT_SIGN
-from algobench.trial import TrialSpec, run_trial
+from algobench.trial import run_trial
+from algobench.trial_spec import TrialSpec
 
 
 class TrialJob(submitit.helpers.Checkpointable):
@@ -17,14 +19,12 @@ class TrialJob(submitit.helpers.Checkpointable):
 
     The trial state itself is saved by the runner (after every evaluation and every ~30 s), so
     the requeued call resumes from the trial directory: ``checkpoint`` (inherited) only has to
-    hand submitit this same call again.
+    hand submitit this same call again. The trial gets ``spec.threads`` torch threads: the cores
+    its job was given (``SubmititExecutor`` sets them from the profile), not the node's.
     """
 
-    def __init__(self, cpus: int) -> None:
-        self.cpus = cpus
-
     def __call__(self, spec: TrialSpec) -> dict[str, Any]:
-        torch.set_num_threads(max(self.cpus, 1))  # what the job was given, not the node's cores
+        torch.set_num_threads(max(spec.threads, 1))
         summary = run_trial(spec)
         return _time_out_is_timeout(spec, summary)
 

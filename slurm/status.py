@@ -12,14 +12,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import submitit
-
-from algobench.results import EVAL_FILE, read_summary
-from algobench.slurm.records import read_record, recorded_slurm_job
+from algobench.layout import EVAL_FILE
+from algobench.results import read_summary
+from algobench.slurm.records import job_states, read_record, recorded_slurm_job
 
 
 @dataclass(frozen=True)
-class TrialStatus:
+class TrialRow:
+    """One line of ``algobench slurm status``."""
+
     trial: str  # path relative to the experiment directory
     job_id: str
     job_state: str  # sacct's state for SLURM jobs; the cluster's name for local and debug jobs
@@ -66,14 +67,12 @@ def _job_states(dirs: list[Path]) -> dict[Path, str]:
     """sacct's state of every recorded SLURM job, from one sacct call."""
     if shutil.which("sacct") is None:
         return {d: "no sacct here" for d in dirs if (read_record(d) or {}).get("cluster") == "slurm"}
-    jobs = {d: job for d in dirs if (job := recorded_slurm_job(d)) is not None}
-    if not jobs:
-        return {}
-    submitit.SlurmJob.watcher.update()
-    return {d: job.watcher.get_state(job.job_id, mode="cache") for d, job in jobs.items()}
+    jobs = {d: str(job.job_id) for d in dirs if (job := recorded_slurm_job(d)) is not None}
+    states = job_states(jobs.values())
+    return {d: states[job_id] for d, job_id in jobs.items()}
 
 
-def experiment_status(experiment_dir: str | Path) -> list[TrialStatus]:
+def experiment_status(experiment_dir: str | Path) -> list[TrialRow]:
     """One row per trial directory under ``experiment_dir``, in path order."""
     experiment_dir = Path(experiment_dir)
     dirs = trial_dirs(experiment_dir)
@@ -89,7 +88,7 @@ def experiment_status(experiment_dir: str | Path) -> list[TrialStatus]:
             status = "running" if step is not None else ("submitted" if record else "not started")
         error = (summary or {}).get("error") or ""
         result.append(
-            TrialStatus(
+            TrialRow(
                 trial=trial_dir.relative_to(experiment_dir).as_posix(),
                 job_id=record["job_id"] if record else "-",
                 job_state=states.get(trial_dir, record.get("cluster", "?") if record else "-"),
@@ -102,7 +101,7 @@ def experiment_status(experiment_dir: str | Path) -> list[TrialStatus]:
     return result
 
 
-def format_status(rows: list[TrialStatus]) -> str:
+def format_status(rows: list[TrialRow]) -> str:
     """A fixed-width table; a failed trial's cause goes on the line below it."""
     if not rows:
         return "no trials found"

@@ -161,11 +161,13 @@ def test_mixed_calibration_is_named(tmp_path: Path) -> None:
 
 
 def test_summary_disagreeing_with_its_log(tmp_path: Path) -> None:
+    # the summary's time and the log's first hit differ: neither can be trusted, the trial is dropped
     path = write_trial(tmp_path, "a", "w", 0, 1, hits(10), summary_extra={"time_to_target": 7.0})
+    write_trial(tmp_path, "a", "w", 0, 2, hits(30))
     with pytest.warns(ScoringWarning) as record:
-        result = score(tmp_path, protocol_with(1, studies=1))
+        result = score(tmp_path, protocol_with(2, studies=1))
     assert any(m.startswith(str(path / "summary.json")) and "says time_to_target 7.0" in m for m in messages(record))
-    assert result.trials["time_to_target"].tolist() == [10.0]
+    assert result.trials["trial"].tolist() == [2] and result.times.loc["a", "w"] == 30.0
 
 
 def test_bad_rows_empty_logs_and_missing_summaries(tmp_path: Path) -> None:

@@ -13,15 +13,18 @@ import json
 import os
 import subprocess
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from algobench.cli import main
+from algobench.cli import build_parser, main, plan_from_args
 from algobench.errors import AlgobenchError
-from algobench.experiment import plan_trials
-from algobench.results import EVAL_FILE, SUMMARY_FILE, read_summary, write_json
+from algobench.layout import EVAL_FILE, SUMMARY_FILE
+from algobench.results import read_summary, write_json
 from algobench.slurm.causes import explain_job_end
+from algobench.slurm.executor import SubmititExecutor
 from algobench.slurm.jobs import _time_out_is_timeout
 from algobench.slurm.launch import launch
 from algobench.slurm.profiles import ClusterProfile, load_profile
@@ -48,9 +51,13 @@ def slurm_cluster() -> None:
         pytest.skip(f"{reason}; CI starts one with slurm/cluster/up.sh and exports SLURM_CONF")
 
 
-def specs_for(experiment: Path, workloads=("digits_mlp",), trials=2, submission=ADAMW, **kwargs):
-    return plan_trials(submission, workloads=list(workloads), num_trials=trials, num_studies=1,
-                       experiment_dir=experiment, seed=1, **kwargs)  # fmt: skip
+def specs_for(experiment: Path, workloads=("digits_mlp",), trials=2, submission=ADAMW, stop_on_target=True):
+    """The trials ``algobench slurm submit`` plans for these options, at the tiny scale."""
+    argv = ["slurm", "submit", str(submission), "--workloads", ",".join(workloads), "--trials", str(trials),
+            "--studies", "1", "--seed", "1", "--experiment-dir", str(experiment)]  # fmt: skip
+    if not stop_on_target:
+        argv.append("--no-stop-on-target")
+    return [replace(spec, scale="tiny") for spec in plan_from_args(build_parser().parse_args(argv))]
 
 
 def eval_rows(trial_dir: Path) -> list[dict[str, str]]:
@@ -192,18 +199,103 @@ def test_debug_cluster_runs_the_same_trials_in_this_process(tmp_path):
     assert again[0].job is None and again[0].outcome == "target_reached"  # finished: not run again
 
 
-def test_local_cluster_from_the_command_line_then_status(tmp_path, capsys):
+def test_local_cluster_from_the_command_line_then_status(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("algobench.slurm.executor.available_cores", lambda: 2)
     args = ["slurm", "submit", str(ADAMW), "--workloads", "digits_mlp", "--trials", "2", "--studies", "1",
-            "--cluster", "local", "--cpus", "1", "--array-parallelism", "1",
+            "--cluster", "local", "--cpus", "1", "--array-parallelism", "8",
             "--experiment-dir", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert "digits_mlp" in out and "2 trials on local" in err
-    assert all(read_summary(d)["status"] == "target_reached" for d in tmp_path.glob("adamw/study_0/*/trial_*"))
+    warning = [line for line in err.splitlines() if line.startswith("algobench: warning:")]
+    assert len(warning) == 1 and "--array-parallelism 8" in warning[0] and "running 2 at once" in warning[0]
+    trial_dirs = sorted(tmp_path.glob("adamw/study_0/*/trial_*"))
+    assert len(trial_dirs) == 2
+    assert all(read_summary(d)["status"] == "target_reached" for d in trial_dirs)
+    assert all(read_summary(d)["threads"] == 1 for d in trial_dirs)  # the cores each trial had
     assert main(["slurm", "status", str(tmp_path)]) == 0
     out, _ = capsys.readouterr()
     assert out.count("target_reached") == 3  # two rows and the count line
     assert main(["slurm", "submit", "--no-wait", "--cluster", "local", str(ADAMW)]) != 0  # local jobs need waiting
+
+
+@pytest.mark.parametrize(
+    ("asked", "cpus", "cores", "parallel"),
+    [(8, 1, 2, 2), (8, 1, 5, 5), (8, 2, 5, 2), (8, 4, 2, 1), (3, 1, 16, 3), (1, 1, 2, 1)],
+)
+def test_local_trials_share_the_cores_fairly(tmp_path, asked, cpus, cores, parallel):
+    """Side by side, trials must not slow each other down: at most cores // cpus run at once."""
+    profile = ClusterProfile(cpus=cpus, array_parallelism=asked)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        executor = SubmititExecutor("local", profile, folder=tmp_path, cores=cores)
+    assert executor.parallelism == parallel
+    if parallel < asked:
+        assert len(caught) == 1
+        message = str(caught[0].message)
+        assert f"--array-parallelism {asked}" in message and f"{cores} cores" in message
+        assert f"running {parallel} at once" in message
+    else:
+        assert not caught
+
+
+def test_slurm_and_debug_parallelism(tmp_path):
+    profile = ClusterProfile(cpus=64, array_parallelism=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about: SLURM gives each job its cpus
+        assert SubmititExecutor("slurm", profile, folder=tmp_path, cores=2).parallelism == 3
+        assert SubmititExecutor("slurm", profile, folder=tmp_path, queued=10).parallelism == 13  # a planned sweep
+        assert SubmititExecutor("debug", profile, folder=tmp_path).parallelism == 1
+    with pytest.raises(AlgobenchError, match="unknown cluster 'kubernetes'"):
+        SubmititExecutor("kubernetes", profile, folder=tmp_path)
+
+
+@pytest.mark.parametrize("cluster", ["local", "debug"])
+def test_submitit_executor_futures_resolve_to_the_summaries(tmp_path, cluster):
+    specs = specs_for(tmp_path, trials=2)
+    profile = ClusterProfile(time_min=10, mem_gb=2, cpus=1, array_parallelism=2)
+    with SubmititExecutor(cluster, profile, folder=tmp_path / ".submitit", cores=2, poll_sec=0.5) as executor:
+        futures = executor.submit_many(specs)
+        summaries = [future.result(timeout=300) for future in futures]
+        assert set(executor.jobs) == {spec.trial_dir() for spec in specs}
+    assert summaries == [read_summary(spec.trial_dir()) for spec in specs]
+    assert [s["status"] for s in summaries] == ["target_reached"] * 2
+    assert [(s["study"], s["trial"], s["threads"]) for s in summaries] == [(0, 1, 1), (0, 2, 1)]
+    assert all(json.loads((s.trial_dir() / JOB_FILE).read_text())["cluster"] == cluster for s in specs)
+
+
+def test_a_local_job_that_dies_without_a_summary_is_recorded_failed(tmp_path, write_submission):
+    dying = 'import os\nif os.environ.get("SUBMITIT_LOCAL_JOB_ID"):\n    os._exit(3)  # the job dies, no summary\n'
+    search_space = (ADAMW.parent / "tuning_search_space.json").read_text()
+    submission = write_submission(dying + ADAMW.read_text(), name="dying", search_space=search_space)
+    specs = specs_for(tmp_path / "experiment", trials=1, submission=submission)
+    launched = launch(specs, cluster="local", profile=PROFILE, poll_sec=0.5)
+    summary = read_summary(specs[0].trial_dir())
+    assert launched[0].outcome == summary["status"] == "failed"
+    assert summary["error"].startswith(f"job {launched[0].job.job_id} ")
+    again = launch(specs, cluster="local", profile=PROFILE, poll_sec=0.5)
+    assert again[0].job is None and again[0].outcome == "failed"  # final: not rerun...
+    retried = launch(specs, cluster="local", profile=PROFILE, retry_failed=True, poll_sec=0.5)
+    assert retried[0].job is not None and retried[0].outcome == "failed"  # ...unless asked to
+
+
+def test_the_wait_ends_at_the_wait_timeout_and_the_jobs_go_on(tmp_path, write_submission):
+    slow = 'import os, time\ntime.sleep(60 if os.environ.get("SUBMITIT_LOCAL_JOB_ID") else 0)\n'
+    search_space = (ADAMW.parent / "tuning_search_space.json").read_text()
+    sleepy = write_submission(slow + ADAMW.read_text(), name="sleepy", search_space=search_space)
+    specs = specs_for(tmp_path / "experiment", trials=2, submission=sleepy)
+    profile = replace(PROFILE, array_parallelism=1)
+    start = time.monotonic()
+    launched = launch(specs, cluster="local", profile=profile, wait_timeout_sec=2, poll_sec=0.5)
+    try:
+        assert time.monotonic() - start < 30
+        assert launched[0].job is not None and launched[0].outcome == "RUNNING"
+        assert "still unfinished after the 2 s wait" in launched[0].cause
+        assert launched[1].job is None and launched[1].outcome == "NOT SUBMITTED"
+        assert "not submitted after the 2 s wait" in launched[1].cause
+        assert all(read_summary(spec.trial_dir()) is None for spec in specs)  # nothing final written
+    finally:
+        launched[0].job.cancel()
 
 
 # --- on a real cluster ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch
 from algobench import spec
 from algobench.workloads import get_workload, workload_class, workload_names
 from algobench.workloads.base import ArrayWorkload, take
-from algobench.workloads.registry import SUITE
+from algobench.workloads.registry import SUITE, describe, load_targets, workload_info
 
 ALL = [n for n in workload_names() if not workload_class(n).needs_data_dir]  # real data: test_workloads_real_data
 VARIANTS = [n for n in ALL if workload_class(n).variant is not None]
@@ -47,7 +47,7 @@ INTENDED = {
     "speech_layernorm": {"conv_norm": "layer"},
     "speech_gelu": {"activation": "gelu"},
 }
-NAMING = {"name", "variant"}
+NAMING = {"name", "base_name", "variant", "target_metric_name", "metric_direction", "mirrors"}  # the registry's
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,25 @@ def test_init_gives_typed_parameters_and_targets(name: str, tiny) -> None:
     assert workload.max_allowed_runtime_sec > 0
     assert workload.metric_direction in ("min", "max")
     assert workload.target_provenance.get("method")
-    assert workload.describe()["workload"] == name
+    assert describe(name)["workload"] == name
+
+
+@pytest.mark.parametrize("name", workload_names())
+def test_a_class_has_the_facts_of_its_registry_line(name: str) -> None:
+    info, cls = workload_info(name), workload_class(name)
+    assert (cls.name, cls.base_name, cls.variant, cls.mirrors) == (name, info.base_name, info.variant, info.mirrors)
+    assert (cls.target_metric_name, cls.metric_direction) == (info.target_metric_name, info.metric_direction)
+    assert cls.load_targets() == load_targets(name)
+    if info.variant is not None:
+        base = workload_info(info.base_name)
+        assert name == f"{base.name}_{info.variant}" and base.variant is None
+        assert (info.target_metric_name, info.mirrors) == (base.target_metric_name, base.mirrors)
+
+
+def test_a_subclass_no_line_names_keeps_its_parents_facts() -> None:
+    cls = workload_class("image_cnn_silu")
+    shifted = type("Shifted", (cls,), {"data_seed": 99})
+    assert (shifted.name, shifted.variant, shifted.target_metric_name) == ("image_cnn_silu", "silu", "accuracy")
 
 
 @pytest.mark.parametrize("name", ALL)

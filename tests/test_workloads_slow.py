@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from algobench.workloads import calibration, workload_class, workload_names
-from algobench.workloads.base import load_targets
+from algobench.trial_spec import TrialSpec
+from algobench.workloads import calibration, get_workload, workload_class, workload_names
+from algobench.workloads.registry import load_targets
 
 NADAMW = Path(__file__).resolve().parent.parent / "submissions" / "nadamw" / "submission.py"
 REQUIRED = 2
@@ -34,7 +35,7 @@ def _candidates() -> list[tuple[str, dict]]:
 
 @pytest.mark.slow
 def test_tuned_nadamw_reaches_two_targets_within_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from algobench.trial import TrialSpec, run_trial
+    from algobench.trial import run_trial
 
     candidates = _candidates()
     if len(candidates) < REQUIRED:
@@ -45,7 +46,7 @@ def test_tuned_nadamw_reaches_two_targets_within_budget(tmp_path: Path, monkeypa
     for name, hyperparameters in candidates:
         spec = TrialSpec(
             submission_path=str(NADAMW), submission_name="nadamw", workload_name=name, study=0, trial=0,
-            hyperparameters=hyperparameters, seed=0, experiment_dir=str(tmp_path),
+            hyperparameters=hyperparameters, seed=0, experiment_dir=str(tmp_path), make_workload=get_workload,
             calibration_factor=calibration.calibration_factor(name),
         )  # fmt: skip
         summary = run_trial(spec)

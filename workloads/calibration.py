@@ -9,6 +9,9 @@ results whose machines were not put on the same footing.
 
 Uncalibrated machines get a factor of 1.0: budgets then mean seconds on *this* machine, and
 results from two uncalibrated machines must not be compared.
+
+Reading factors is torch-free (``algobench workloads`` shows budgets with them); timing imports
+torch when it runs.
 """
 
 from __future__ import annotations
@@ -24,11 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from algobench import spec
 from algobench.workloads.data_cache import cache_dir
-from algobench.workloads.registry import get_workload, workload_class
+from algobench.workloads.registry import get_workload, workload_info
 
 CALIBRATION_FILE = "calibration.json"
 REFERENCE_FILE = Path(__file__).parent / "targets" / "reference_steps.json"
@@ -43,6 +44,8 @@ def calibration_path() -> Path:
 def _reference_stepper(workload_name: str, device: str) -> Callable[[], float]:
     """A function that runs one reference training step of ``workload_name`` and returns its
     wall time (the batch is drawn before the clock starts)."""
+    import torch
+
     workload = get_workload(workload_name, device=device)
     torch.manual_seed(0)
     model, state = workload.init_model_fn(0)
@@ -81,6 +84,8 @@ def step_time_ratio(workload_name: str, other_name: str, steps: int = 2 * TIMED_
 
 
 def machine_info() -> dict[str, Any]:
+    import torch
+
     return {
         "host": platform.node(),
         "processor": platform.processor() or platform.machine(),
@@ -102,7 +107,7 @@ def calibrate(names: Iterable[str], device: str = "cpu", write_reference: bool =
     """Time the reference step of each base workload and write the factors (or, with
     ``write_reference``, make this machine the reference). Variants use their base's factor:
     their steps differ from the base's by design, not by machine."""
-    bases = sorted({workload_class(n).base_name for n in names})
+    bases = sorted({workload_info(n).base_name for n in names})
     measured = {name: reference_step_seconds(name, device=device) for name in bases}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if write_reference:
@@ -136,7 +141,7 @@ def calibration_factor(workload_name: str) -> float:
     record = _read_calibration()
     if not record:
         return 1.0
-    base = workload_class(workload_name).base_name
+    base = workload_info(workload_name).base_name
     return float(record.get("factors", {}).get(base, 1.0))
 
 

@@ -36,12 +36,7 @@ def read_batch(path) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - a path
 
 
 class CIFAR10(ArrayWorkload):
-    name: ClassVar[str] = "cifar10"
-    base_name: ClassVar[str] = "cifar10"
-    mirrors: ClassVar[str] = "(extra) real data from --data-dir"
     description: ClassVar[str] = "image_cnn's ResNet on CIFAR-10 from its python batches in --data-dir"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     needs_data_dir: ClassVar[bool] = True
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 5000

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from algobench.errors import AlgobenchError
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -26,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list workloads and variants with metric, targets, budget and where the targets came from",
     )
     listing.add_argument("--base-only", action="store_true", help="hide variants")
-    listing.add_argument("--scale", default="cpu", help="show sizes for this scale (cpu, gpu, tiny)")
+    listing.add_argument(
+        "--scale", default=None, help="add each workload's problem sizes at this scale (cpu, gpu, tiny; imports them)"
+    )
     listing.set_defaults(func=run_workloads)
 
     targets = subparsers.add_parser(
@@ -34,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="set workload targets the AlgoPerf way (resumable; hours for the whole suite)",
         description="Tune AdamW, NAdamW, heavy-ball and Nesterov by quasi-random search, rerun each best "
         "point over seeds, and write the winner's median as the target (variants rerun the base "
-        "winner instead). Rerunning the same command resumes where it stopped.",
+        "winner instead). Rerunning the same command resumes where it stopped. The targets files "
+        "are written to --out; a maintainer copies them into the source tree's workloads/targets/ "
+        "to make them the benchmark's targets (the installed package is never written to).",
     )
     targets.add_argument("workloads", nargs="+", help="workload names, or 'all' (bases first, then variants)")
     targets.add_argument("--trials", type=_positive_int, default=None, help="search trials per optimizer (default: 6)")
@@ -43,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     targets.add_argument(
         "--target-seeds", type=_positive_int, default=None, help="reruns of the winner, or of a variant (default: 5)"
+    )
+    targets.add_argument(
+        "--out",
+        metavar="DIR",
+        default="targets",
+        help="folder for the <workload>.json targets files; a maintainer copies them into workloads/targets/ "
+        "(default: ./targets). A variant reads its base's file here, else the installed one",
     )
     targets.add_argument("--dir", default=None, help="trial directories (default: $ALGOBENCH_CACHE_DIR/targets)")
     targets.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -65,34 +78,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_workloads(args: argparse.Namespace) -> int:
+    """The listing reads the registry and the targets files only: no torch, no workload module
+    (``--scale`` adds each workload's sizes, which needs its class)."""
     from algobench.workloads.calibration import calibration_factor, calibration_path
-    from algobench.workloads.registry import get_workload, workload_names
+    from algobench.workloads.registry import describe, workload_class, workload_names
 
     rows = []
     for name in workload_names():
-        workload = get_workload(name, scale=args.scale)
-        if args.base_only and workload.variant:
+        facts = describe(name)
+        if args.base_only and facts["variant"]:
             continue
-        facts = workload.describe()
-        provenance = workload.target_provenance
-        origin = provenance.get("method", "unknown")
-        if provenance.get("date"):
-            origin += f" {provenance['date']}"
-        if provenance.get("winner"):
-            origin += f" ({provenance['winner']})"
-        factor = calibration_factor(name)
-        rows.append(
-            (
-                name if not workload.variant else f"  {name}",
-                facts["mirrors"],
-                facts["metric"],
-                f"{facts['validation_target']:g}",
-                f"{facts['test_target']:g}",
-                f"{facts['budget_sec'] * factor:g}",
-                origin,
-            )
-        )
+        row = [
+            name if not facts["variant"] else f"  {name}",
+            facts["mirrors"],
+            facts["metric"],
+            f"{facts['validation_target']:g}",
+            f"{facts['test_target']:g}",
+            f"{facts['budget_sec'] * calibration_factor(name):g}",
+            facts["targets_from"],
+        ]
+        if args.scale:
+            sizes = workload_class(name).sizes
+            if args.scale not in sizes:
+                raise AlgobenchError(f"workload {name!r} has no scale {args.scale!r}; choose one of {', '.join(sizes)}")
+            row.append(" ".join(f"{k}={_compact(v)}" for k, v in sizes[args.scale].items()))
+        rows.append(tuple(row))
     header = ("workload", "mirrors", "metric", "valid target", "test target", "budget s", "targets from")
+    if args.scale:
+        header += (f"{args.scale} sizes",)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
@@ -101,18 +114,25 @@ def run_workloads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compact(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return "x".join(str(v) for v in value)
+    return f"{value:_}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def run_targets(args: argparse.Namespace) -> int:
-    from algobench.workloads.registry import workload_class, workload_names
-    from algobench.workloads.target_setting import DEFAULT_SEEDS, DEFAULT_TARGET_SEEDS, DEFAULT_TRIALS, set_targets
+    from algobench.tuning.target_setting import DEFAULT_SEEDS, DEFAULT_TARGET_SEEDS, DEFAULT_TRIALS, set_targets
+    from algobench.workloads.registry import workload_info, workload_names
 
     names = args.workloads
     if names == ["all"]:
         everything = workload_names()
-        names = [n for n in everything if workload_class(n).variant is None]
-        names += [n for n in everything if workload_class(n).variant is not None]
+        names = [n for n in everything if workload_info(n).variant is None]
+        names += [n for n in everything if workload_info(n).variant is not None]
     for name in names:
-        workload_class(name)  # fail early on an unknown name
+        workload_info(name)  # fail early on an unknown name
     command = " ".join(["algobench", *sys.argv[1:]]) if sys.argv else ""
+    out_dir = Path(args.out)
     for name in names:
         print(f"setting targets for {name}", file=sys.stderr)
         document = set_targets(
@@ -123,24 +143,25 @@ def run_targets(args: argparse.Namespace) -> int:
             root=Path(args.dir) if args.dir else None,
             device=args.device,
             command=command,
+            out_dir=out_dir,
         )
         print(
             f"{name}: validation target {document['validation_target_value']}, "
             f"test target {document['test_target_value']} "
-            f"({document['provenance'].get('winner')})"
+            f"({document['provenance'].get('winner')}) -> {out_dir / f'{name}.json'}"
         )
     return 0
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     from algobench.workloads.calibration import calibrate, calibration_path
-    from algobench.workloads.registry import expand_workload_names, workload_class, workload_names
+    from algobench.workloads.registry import expand_workload_names, workload_class, workload_info, workload_names
 
     if args.workloads:
         names = expand_workload_names(args.workloads.split(","))
     else:
         names = [n for n in workload_names() if not workload_class(n).needs_data_dir]
-    names = [n for n in names if workload_class(n).variant is None]
+    names = [n for n in names if workload_info(n).variant is None]
     record = calibrate(names, device=args.device, write_reference=args.write_reference)
     for name, seconds in sorted(record["step_seconds"].items()):
         factor = record.get("factors", {}).get(name)

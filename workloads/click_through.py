@@ -102,12 +102,7 @@ class DLRM(nn.Module):
 
 
 class ClickThrough(ArrayWorkload):
-    name: ClassVar[str] = "click_through"
-    base_name: ClassVar[str] = "click_through"
-    mirrors: ClassVar[str] = "criteo1tb"
     description: ClassVar[str] = "DLRM-small (12 embedding tables, dot interactions) on synthetic Zipfian click logs"
-    target_metric_name: ClassVar[str] = "loss"
-    metric_direction: ClassVar[str] = "min"
     loss_type: ClassVar[spec.LossType] = spec.LossType.SIGMOID_CROSS_ENTROPY
     default_batch_size: ClassVar[int] = 256
     step_hint: ClassVar[int] = 5355  # = target-setting run length (tests check)
@@ -161,18 +156,12 @@ class ClickThrough(ArrayWorkload):
 
 
 class ClickThroughLayerNorm(ClickThrough):
-    name: ClassVar[str] = "click_through_layernorm"
-    variant: ClassVar[str] = "layernorm"
     layer_norm: ClassVar[bool] = True
 
 
 class ClickThroughEmbedInitScale(ClickThrough):
-    name: ClassVar[str] = "click_through_embed_init_scale"
-    variant: ClassVar[str] = "embed_init_scale"
     embed_init_scale: ClassVar[float] = 16.0
 
 
 class ClickThroughResNet(ClickThrough):
-    name: ClassVar[str] = "click_through_resnet"
-    variant: ClassVar[str] = "resnet"
     residual: ClassVar[bool] = True

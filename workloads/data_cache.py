@@ -8,9 +8,10 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 CACHE_ENV_VAR = "ALGOBENCH_CACHE_DIR"
 
@@ -28,6 +29,8 @@ def cached_arrays(
     ``recipe`` must hold everything the data depends on (seed, sizes, generator version), so a
     change to any of them lands in a new file instead of silently reusing stale data.
     """
+    import numpy as np  # here, so that reading the cache directory's name stays light
+
     digest = hashlib.sha256(json.dumps([name, recipe], sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"{name}-{digest}.npz"
     if path.exists():

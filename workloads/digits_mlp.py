@@ -33,11 +33,7 @@ def _digits_splits() -> Splits:
 
 
 class DigitsMLP(ArrayWorkload):
-    name: ClassVar[str] = "digits_mlp"
-    base_name: ClassVar[str] = "digits_mlp"
     description: ClassVar[str] = "MLP 64-128-128-10 on scikit-learn's 8x8 handwritten digits"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 64
     step_hint: ClassVar[int] = 5000
     eval_period_time_sec: ClassVar[float] = 0.5

@@ -135,12 +135,7 @@ class ResNet(nn.Module):
 
 
 class ImageCNN(ArrayWorkload):
-    name: ClassVar[str] = "image_cnn"
-    base_name: ClassVar[str] = "image_cnn"
-    mirrors: ClassVar[str] = "imagenet_resnet"
     description: ClassVar[str] = "ResNet (3 stages, batch norm) on 16x16 drawn shapes, 10 classes"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 1004  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 5.0
@@ -168,20 +163,14 @@ class ImageCNN(ArrayWorkload):
 
 
 class ImageCNNSiLU(ImageCNN):
-    name: ClassVar[str] = "image_cnn_silu"
-    variant: ClassVar[str] = "silu"
     activation: ClassVar[str] = "silu"
 
 
 class ImageCNNGELU(ImageCNN):
-    name: ClassVar[str] = "image_cnn_gelu"
-    variant: ClassVar[str] = "gelu"
     activation: ClassVar[str] = "gelu"
 
 
 class ImageCNNBNScale(ImageCNN):
     """AlgoPerf's ``resnet_bn_init_scale``-style variant: batch-norm scales start at 8."""
 
-    name: ClassVar[str] = "image_cnn_bn_scale"
-    variant: ClassVar[str] = "bn_scale"
     bn_init_scale: ClassVar[float] = 8.0

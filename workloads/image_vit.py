@@ -76,12 +76,7 @@ class ViT(nn.Module):
 
 
 class ImageViT(ArrayWorkload):
-    name: ClassVar[str] = "image_vit"
-    base_name: ClassVar[str] = "image_vit"
-    mirrors: ClassVar[str] = "imagenet_vit"
     description: ClassVar[str] = "ViT (2x2 patches, 2 blocks, width 64) on jittered 8x8 scikit-learn digits"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 1233  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 5.0
@@ -114,18 +109,12 @@ class ImageViT(ArrayWorkload):
 
 
 class ImageViTPostLN(ImageViT):
-    name: ClassVar[str] = "image_vit_post_ln"
-    variant: ClassVar[str] = "post_ln"
     post_ln: ClassVar[bool] = True
 
 
 class ImageViTMAP(ImageViT):
-    name: ClassVar[str] = "image_vit_map"
-    variant: ClassVar[str] = "map"
     pooling: ClassVar[str] = "map"
 
 
 class ImageViTGLU(ImageViT):
-    name: ClassVar[str] = "image_vit_glu"
-    variant: ClassVar[str] = "glu"
     glu: ClassVar[bool] = True

@@ -91,12 +91,7 @@ def token_cross_entropy(
 
 
 class LanguageModel(TransformerMixin, ArrayWorkload):
-    name: ClassVar[str] = "lm"
-    base_name: ClassVar[str] = "lm"
-    mirrors: ClassVar[str] = "lm (fineweb) / wmt decoder"
     description: ClassVar[str] = "decoder-only transformer (2 blocks, width 64) on a probabilistic-grammar corpus"
-    target_metric_name: ClassVar[str] = "loss"
-    metric_direction: ClassVar[str] = "min"
     default_batch_size: ClassVar[int] = 64
     step_hint: ClassVar[int] = 1075  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 5.0
@@ -136,18 +131,12 @@ class LanguageModel(TransformerMixin, ArrayWorkload):
 
 
 class LanguageModelPostLN(LanguageModel):
-    name: ClassVar[str] = "lm_post_ln"
-    variant: ClassVar[str] = "post_ln"
     post_ln: ClassVar[bool] = True
 
 
 class LanguageModelAttentionTemp(LanguageModel):
-    name: ClassVar[str] = "lm_attention_temp"
-    variant: ClassVar[str] = "attention_temp"
     attention_temperature: ClassVar[float] = 1.6
 
 
 class LanguageModelGLU(LanguageModel):
-    name: ClassVar[str] = "lm_glu"
-    variant: ClassVar[str] = "glu"
     glu: ClassVar[bool] = True

@@ -42,12 +42,7 @@ def _load(data_dir: str | None, stem: str) -> np.ndarray:
 
 
 class MNIST(ArrayWorkload):
-    name: ClassVar[str] = "mnist"
-    base_name: ClassVar[str] = "mnist"
-    mirrors: ClassVar[str] = "(extra) real data from --data-dir"
     description: ClassVar[str] = "small CNN on MNIST from its IDX files in --data-dir"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     needs_data_dir: ClassVar[bool] = True
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 3000

@@ -63,11 +63,7 @@ class ConvBlock(nn.Sequential):
 
 
 class Mnist1DCNN(ArrayWorkload):
-    name: ClassVar[str] = "mnist1d"
-    base_name: ClassVar[str] = "mnist1d"
     description: ClassVar[str] = "1-D CNN (3 conv+BN blocks, 32 channels) on MNIST-1D"
-    target_metric_name: ClassVar[str] = "accuracy"
-    metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 3000
     eval_period_time_sec: ClassVar[float] = 3.0

@@ -159,12 +159,7 @@ class GNN(nn.Module):
 
 
 class Molecules(ArrayWorkload):
-    name: ClassVar[str] = "molecules"
-    base_name: ClassVar[str] = "molecules"
-    mirrors: ClassVar[str] = "ogbg"
     description: ClassVar[str] = "message-passing GNN (3 rounds, width 64) on generated molecule-like graphs"
-    target_metric_name: ClassVar[str] = "mean_average_precision"
-    metric_direction: ClassVar[str] = "max"
     loss_type: ClassVar[spec.LossType] = spec.LossType.SIGMOID_CROSS_ENTROPY
     default_batch_size: ClassVar[int] = 128
     step_hint: ClassVar[int] = 700  # = target-setting run length (tests check)
@@ -215,21 +210,15 @@ class Molecules(ArrayWorkload):
 
 
 class MoleculesGELU(Molecules):
-    name: ClassVar[str] = "molecules_gelu"
-    variant: ClassVar[str] = "gelu"
     activation: ClassVar[str] = "gelu"
 
 
 class MoleculesSiLU(Molecules):
-    name: ClassVar[str] = "molecules_silu"
-    variant: ClassVar[str] = "silu"
     activation: ClassVar[str] = "silu"
 
 
 class MoleculesModelSize(Molecules):
     """AlgoPerf's ogbg ``model_size`` variant: wider and deeper."""
 
-    name: ClassVar[str] = "molecules_model_size"
-    variant: ClassVar[str] = "model_size"
     width_multiplier: ClassVar[int] = 2
     extra_depth: ClassVar[int] = 1

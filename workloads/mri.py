@@ -127,12 +127,7 @@ class UNet(nn.Module):
 
 
 class MRI(ArrayWorkload):
-    name: ClassVar[str] = "mri"
-    base_name: ClassVar[str] = "mri"
-    mirrors: ClassVar[str] = "fastmri"
     description: ClassVar[str] = "U-Net (2 levels, 8 channels): 32x32 phantoms from 4x undersampled k-space"
-    target_metric_name: ClassVar[str] = "ssim"
-    metric_direction: ClassVar[str] = "max"
     loss_type: ClassVar[spec.LossType] = spec.LossType.MEAN_ABSOLUTE_ERROR
     default_batch_size: ClassVar[int] = 32
     step_hint: ClassVar[int] = 646  # = target-setting run length (tests check)
@@ -176,18 +171,12 @@ class MRI(ArrayWorkload):
 
 
 class MRIChannels(MRI):
-    name: ClassVar[str] = "mri_channels"
-    variant: ClassVar[str] = "channels"
     channel_multiplier: ClassVar[int] = 2
 
 
 class MRITanh(MRI):
-    name: ClassVar[str] = "mri_tanh"
-    variant: ClassVar[str] = "tanh"
     activation: ClassVar[str] = "tanh"
 
 
 class MRILayerNorm(MRI):
-    name: ClassVar[str] = "mri_layernorm"
-    variant: ClassVar[str] = "layernorm"
     norm: ClassVar[str] = "layer"

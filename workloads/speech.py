@@ -172,12 +172,7 @@ class Conformer(nn.Module):
 
 
 class Speech(ArrayWorkload):
-    name: ClassVar[str] = "speech"
-    base_name: ClassVar[str] = "speech"
-    mirrors: ClassVar[str] = "librispeech_conformer"
     description: ClassVar[str] = "conformer-lite (2 blocks, width 64) with CTC on synthesised feature sequences"
-    target_metric_name: ClassVar[str] = "wer"
-    metric_direction: ClassVar[str] = "min"
     loss_type: ClassVar[spec.LossType] = spec.LossType.CTC_LOSS
     default_batch_size: ClassVar[int] = 64
     step_hint: ClassVar[int] = 378  # = target-setting run length (tests check)
@@ -238,18 +233,12 @@ class Speech(ArrayWorkload):
 
 
 class SpeechAttentionTemp(Speech):
-    name: ClassVar[str] = "speech_attention_temp"
-    variant: ClassVar[str] = "attention_temp"
     attention_temperature: ClassVar[float] = 1.6
 
 
 class SpeechLayerNorm(Speech):
-    name: ClassVar[str] = "speech_layernorm"
-    variant: ClassVar[str] = "layernorm"
     conv_norm: ClassVar[str] = "layer"
 
 
 class SpeechGELU(Speech):
-    name: ClassVar[str] = "speech_gelu"
-    variant: ClassVar[str] = "gelu"
     activation: ClassVar[str] = "gelu"

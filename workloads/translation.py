@@ -101,12 +101,7 @@ def detokenize(tokens: torch.Tensor, vocabulary: list[str]) -> list[str]:
 
 
 class Translation(TransformerMixin, ArrayWorkload):
-    name: ClassVar[str] = "translation"
-    base_name: ClassVar[str] = "translation"
-    mirrors: ClassVar[str] = "wmt"
     description: ClassVar[str] = "encoder-decoder transformer (2+2 blocks, width 64), synthetic SVO->SOV pair"
-    target_metric_name: ClassVar[str] = "bleu"
-    metric_direction: ClassVar[str] = "max"
     default_batch_size: ClassVar[int] = 64
     step_hint: ClassVar[int] = 392  # = target-setting run length (tests check)
     eval_period_time_sec: ClassVar[float] = 10.0
@@ -204,19 +199,13 @@ class Translation(TransformerMixin, ArrayWorkload):
 
 
 class TranslationPostLN(Translation):
-    name: ClassVar[str] = "translation_post_ln"
-    variant: ClassVar[str] = "post_ln"
     post_ln: ClassVar[bool] = True
 
 
 class TranslationAttentionTemp(Translation):
-    name: ClassVar[str] = "translation_attention_temp"
-    variant: ClassVar[str] = "attention_temp"
     attention_temperature: ClassVar[float] = 1.6
 
 
 class TranslationGLUTanh(Translation):
-    name: ClassVar[str] = "translation_glu_tanh"
-    variant: ClassVar[str] = "glu_tanh"
     glu: ClassVar[bool] = True
     mlp_activation: ClassVar[str] = "tanh"

@@ -26,30 +26,43 @@ safety limit (``WALL_SAFETY``).
 
 Every trial has a fixed directory (versioned by ``PROCEDURE``), and the runner skips finished
 trials, so an interrupted ``algobench targets`` resumes where it stopped.
+
+Target setting is a tuning procedure: it runs the baseline submissions (installed as package
+data, ``algobench.baselines``) through the core's ``run_trial``, and writes each workload's
+targets file into a folder the user names; a maintainer copies the files into the source tree's
+``workloads/targets/``, where the workloads package reads them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import statistics
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from algobench.errors import AlgobenchError
-from algobench.workloads.base import load_targets
+from algobench.layout import EVAL_FILE, Direction
+from algobench.results import atomic_write_bytes
+from algobench.trial_spec import TrialSpec
+from algobench.tuning.rulesets import get_ruleset
 from algobench.workloads.calibration import calibration_factor, machine_info
 from algobench.workloads.data_cache import cache_dir
-from algobench.workloads.registry import get_workload, workload_class
+from algobench.workloads.registry import get_workload, load_targets, workload_class, workload_info
 
 OPTIMIZERS = ("adamw", "nadamw", "sgd_momentum", "nesterov")  # heavy ball = sgd_momentum
-SUBMISSIONS_DIR = Path(__file__).resolve().parent.parent / "submissions"
-TARGETS_DIR = Path(__file__).resolve().parent / "targets"
+BASELINES = "algobench.baselines"  # the baseline submissions, installed as package data
+RULESET = "external"
+DEFAULT_OUT_DIR = Path("targets")  # relative to the current directory
 RUN_FRACTION = 1 / 1.5
 DEFAULT_TRIALS = 6
 DEFAULT_SEEDS = 3  # reruns of each optimizer's best point, to pick the winner
@@ -78,8 +91,15 @@ def default_root() -> Path:
     return cache_dir() / "targets"
 
 
-def _better(direction: str) -> Callable[[float, float], bool]:
-    return (lambda a, b: a > b) if direction == "max" else (lambda a, b: a < b)
+@contextlib.contextmanager
+def baseline_file(optimizer: str, name: str) -> Iterator[Path]:
+    """A file of baseline submission ``optimizer`` (``submission.py`` or
+    ``tuning_search_space.json``), found as installed package data."""
+    resource = resources.files(BASELINES) / optimizer / name
+    if not resource.is_file():
+        raise AlgobenchError(f"the baseline submission {optimizer!r} has no {name} in the installed package")
+    with resources.as_file(resource) as path:
+        yield Path(path)
 
 
 def step_budget(workload: str) -> tuple[int, int]:
@@ -87,15 +107,15 @@ def step_budget(workload: str) -> tuple[int, int]:
     ``RUN_FRACTION`` of the budget and in one evaluation period."""
     from algobench.workloads.calibration import reference_steps
 
-    cls = workload_class(workload)
-    step_seconds = reference_steps()["step_seconds"].get(cls.base_name)
+    base_name = workload_info(workload).base_name
+    step_seconds = reference_steps()["step_seconds"].get(base_name)
     if step_seconds is None:
         raise AlgobenchError(
-            f"{workload}: no reference step time; run "
-            f"`algobench calibrate --write-reference --workloads {cls.base_name}`"
+            f"{workload}: no reference step time; run `algobench calibrate --write-reference --workloads {base_name}`"
         )
-    budget = load_targets(cls.base_name).max_allowed_runtime_sec  # a variant runs its base's steps
-    return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(cls.eval_period_time_sec / step_seconds))
+    budget = load_targets(base_name).max_allowed_runtime_sec  # a variant runs its base's steps
+    eval_period = workload_class(workload).eval_period_time_sec
+    return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(eval_period / step_seconds))
 
 
 def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
@@ -103,33 +123,40 @@ def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
     variant's reference step is than its base's when that is beyond ``DEARER_STEP``."""
     from algobench.workloads.calibration import step_time_ratio
 
-    ratio = step_time_ratio(workload, workload_class(workload).base_name)
+    ratio = step_time_ratio(workload, workload_info(workload).base_name)
     return (float(math.ceil(base_budget * ratio)) if ratio > DEARER_STEP else base_budget), ratio
 
 
 def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
          root: Path, device: str) -> Run:  # fmt: skip
-    from algobench.trial import TrialSpec, run_trial
+    import torch
+
+    from algobench.trial import run_trial
 
     max_steps, eval_every = step_budget(workload)
-
-    spec = TrialSpec(
-        submission_path=str(SUBMISSIONS_DIR / optimizer / "submission.py"),
-        submission_name=optimizer,
-        workload_name=workload,
-        study=study,
-        trial=trial,
-        hyperparameters=hyperparameters,
-        seed=seed,
-        experiment_dir=str(root / workload / PROCEDURE),
-        ruleset="external",
-        device=device,
-        stop_on_target=False,
-        calibration_factor=calibration_factor(workload) * RUN_FRACTION * WALL_SAFETY,
-        max_steps=max_steps,
-        eval_every_steps=eval_every,
-    )
-    summary = run_trial(spec)
+    with baseline_file(optimizer, "submission.py") as submission:
+        spec = TrialSpec(
+            submission_path=str(submission),
+            submission_name=optimizer,
+            workload_name=workload,
+            study=study,
+            trial=trial,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            experiment_dir=str(root / workload / PROCEDURE),
+            make_workload=get_workload,
+            ruleset=RULESET,
+            budget_multiplier=get_ruleset(RULESET).budget_multiplier,
+            device=device,
+            stop_on_target=False,
+            calibration_factor=calibration_factor(workload),
+            # The run length is counted in steps; the wall-clock budget is only a safety limit.
+            budget_scale=RUN_FRACTION * WALL_SAFETY,
+            max_steps=max_steps,
+            eval_every_steps=eval_every,
+            threads=torch.get_num_threads(),  # trials run one at a time, on every core the process has
+        )
+        summary = run_trial(spec)
     best = summary.get("best_validation_metric")
     best = float(best) if best is not None and math.isfinite(best) else None
     steps = summary.get("steps")
@@ -143,7 +170,8 @@ def search(workload: str, optimizer: str, trials: int, root: Path, device: str) 
     from algobench.tuning import halton
     from algobench.tuning.search_space import load_search_space
 
-    space = load_search_space(SUBMISSIONS_DIR / optimizer / "tuning_search_space.json")
+    with baseline_file(optimizer, "tuning_search_space.json") as path:
+        space = load_search_space(path)
     points = halton.sample(space, trials, seed=SEARCH_SEED)
     return [_run(optimizer, workload, 0, i, i, hp, root, device) for i, hp in enumerate(points)]
 
@@ -158,11 +186,12 @@ def rerun(workload: str, optimizer: str, best: Run | dict[str, Any], trial: int,
     ]
 
 
-def _pick_best(runs: list[Run], direction: str) -> Run | None:
-    better = _better(direction)
+def _pick_best(runs: list[Run], direction: Direction) -> Run | None:
     best = None
     for run in runs:
-        if run.best_validation is not None and (best is None or better(run.best_validation, best.best_validation)):
+        if run.best_validation is not None and (
+            best is None or direction.better(run.best_validation, best.best_validation)
+        ):
             best = run
     return best
 
@@ -171,45 +200,49 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _round_easier(value: float, direction: str, digits: int = TARGET_DIGITS) -> float:
-    """``value`` to ``digits`` decimals, rounded towards the easier side: metrics are float32, so
-    a nearest rounding (0.89999998 -> 0.9) would put the median seed itself short of its target."""
+def round_easier(value: float, direction: Direction | str, digits: int = TARGET_DIGITS) -> float:
+    """A metric value as a target: to ``digits`` decimals, rounded towards the easier side, so
+    that a metric equal to ``value`` reaches it. Metrics are float32: a nearest rounding
+    (0.89999998 -> 0.9) would put the median seed itself short of its target, and a value written
+    by hand is taken as the float32 metric it stands for (288/300 = 0.96 is 0.95999998 in
+    float32, so 0.96 becomes 0.959999). Tuned and provisional targets both go through here."""
+    direction = Direction(direction)
+    as_float32 = float(np.float32(value))
+    easier = direction.worst([value, as_float32])
+    if easier is None:
+        raise AlgobenchError(f"a target must be a finite number, not {value}")
     scale = 10**digits
-    return (math.floor if direction == "max" else math.ceil)(value * scale) / scale
+    return (math.floor if direction is Direction.MAX else math.ceil)(easier * scale) / scale
 
 
-def _worst(values: list[float], direction: str) -> float:
-    return min(values) if direction == "max" else max(values)
-
-
-def _first_reaching(run: Run, metric: str, target: float, direction: str) -> dict[str, float] | None:
+def _first_reaching(run: Run, metric: str, target: float, direction: Direction) -> dict[str, float] | None:
     """The first evaluation row of ``run`` whose validation metric reached ``target``."""
-    path = run.trial_dir / "eval_measurements.csv"
+    path = run.trial_dir / EVAL_FILE
     if not path.exists():
         return None
-    reached = (lambda v: v >= target) if direction == "max" else (lambda v: v <= target)
     with path.open() as handle:
         for row in csv.DictReader(handle):
             try:
                 value = float(row[f"validation/{metric}"])
             except (KeyError, ValueError):
                 continue
-            if math.isfinite(value) and reached(value):
+            if math.isfinite(value) and direction.reached(value, target):
                 return {"score": float(row["score"]), "test": float(row[f"test/{metric}"])}
     return None
 
 
-def targets_from_runs(runs: list[Run], metric: str, direction: str) -> dict[str, Any]:
+def targets_from_runs(runs: list[Run], metric: str, direction: Direction | str) -> dict[str, Any]:
     """Validation target = median best; test target = the worst test metric, at the first
     evaluation that reached the validation target, of the runs that reached it (AlgoPerf's rule:
     a submission that reaches the validation target should reach the test target too)."""
+    direction = Direction(direction)
     validation = _median([r.best_validation for r in runs if r.best_validation is not None])
     if validation is None:
         raise AlgobenchError("no target-setting run produced a finite validation metric")
     rows = [row for r in runs if (row := _first_reaching(r, metric, validation, direction)) is not None]
     return {
-        "validation_target_value": _round_easier(validation, direction),
-        "test_target_value": _round_easier(_worst([row["test"] for row in rows], direction), direction),
+        "validation_target_value": round_easier(validation, direction),
+        "test_target_value": round_easier(direction.worst([row["test"] for row in rows]), direction),
         "time_to_target_sec": [round(row["score"], 2) for row in rows],
     }
 
@@ -217,8 +250,8 @@ def targets_from_runs(runs: list[Run], metric: str, direction: str) -> dict[str,
 def set_base_targets(
     workload: str, trials: int, seeds: int, root: Path, device: str, target_seeds: int = DEFAULT_TARGET_SEEDS
 ) -> dict[str, Any]:
-    w = get_workload(workload)
-    direction, metric = w.metric_direction, w.target_metric_name
+    info = workload_info(workload)
+    direction, metric = info.metric_direction, info.target_metric_name
     per_optimizer: dict[str, Any] = {}
     finals: dict[str, list[Run]] = {}
     for optimizer in OPTIMIZERS:
@@ -236,13 +269,12 @@ def set_base_targets(
             "seeds": seed_values,
             "median": _median(seed_values),
         }
-    better = _better(direction)
     ranked = [o for o in finals if per_optimizer[o]["median"] is not None]
     if not ranked:
         raise AlgobenchError(f"{workload}: no optimizer produced a finite validation metric")
     winner = ranked[0]
     for o in ranked[1:]:
-        if better(per_optimizer[o]["median"], per_optimizer[winner]["median"]):
+        if direction.better(per_optimizer[o]["median"], per_optimizer[winner]["median"]):
             winner = o
     # The winner's first ``seeds`` reruns are reused; more seeds make the median less of a draw.
     target_runs = rerun(workload, winner, per_optimizer[winner]["hyperparameters"],
@@ -263,19 +295,29 @@ def set_base_targets(
     return {**result, "provenance": provenance}
 
 
-def set_variant_targets(workload: str, seeds: int, root: Path, device: str, targets_dir: Path) -> dict[str, Any]:
-    cls = workload_class(workload)
-    base_document = json.loads((Path(targets_dir) / f"{cls.base_name}.json").read_text())
+def _base_document(base_name: str, out_dir: Path) -> dict[str, Any]:
+    """The base workload's targets document: the one just written to ``out_dir``, if any, else
+    the installed one."""
+    written = Path(out_dir) / f"{base_name}.json"
+    if written.exists():
+        return json.loads(written.read_text())
+    targets = load_targets(base_name)
+    return {"max_allowed_runtime_sec": targets.max_allowed_runtime_sec, "provenance": dict(targets.provenance)}
+
+
+def set_variant_targets(workload: str, seeds: int, root: Path, device: str, out_dir: Path) -> dict[str, Any]:
+    info = workload_info(workload)
+    base_document = _base_document(info.base_name, out_dir)
     base = base_document["provenance"]
     if base.get("method") != "target_setting":
         raise AlgobenchError(
-            f"{workload} is a variant of {cls.base_name}, whose targets are not set yet: "
-            f"run `algobench targets {cls.base_name}` first"
+            f"{workload} is a variant of {info.base_name}, whose targets are not set yet: "
+            f"run `algobench targets {info.base_name}` first"
         )
     winner, hyperparameters = base["winner"], base["hyperparameters"]
     budget, step_ratio = variant_budget(workload, float(base_document["max_allowed_runtime_sec"]))
     runs = rerun(workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device)
-    result = targets_from_runs(runs, cls.target_metric_name, cls.metric_direction)
+    result = targets_from_runs(runs, info.target_metric_name, info.metric_direction)
     provenance = {
         "method": "target_setting_variant",
         "procedure": f"the base workload's winning configuration ({winner}) rerun over {seeds} seeds on the "
@@ -298,17 +340,16 @@ def set_targets(
     root: Path | None = None,
     device: str = "cpu",
     command: str = "",
-    targets_dir: Path = TARGETS_DIR,
+    out_dir: Path = DEFAULT_OUT_DIR,
 ) -> dict[str, Any]:
-    """Run (or resume) the procedure for ``workload`` and write ``<targets_dir>/<workload>.json``
-    (by default the package's own targets folder, next to the workload definitions)."""
+    """Run (or resume) the procedure for ``workload`` and write ``<out_dir>/<workload>.json``
+    (a maintainer copies it into ``workloads/targets/``); trial directories go under ``root``."""
     root = root or default_root()
     target_seeds = max(seeds, target_seeds)  # the winner's ``seeds`` reruns are among them
-    cls = workload_class(workload)
-    if cls.variant is None:
+    if workload_info(workload).variant is None:
         result = set_base_targets(workload, trials, seeds, root, device, target_seeds)
     else:
-        result = set_variant_targets(workload, target_seeds, root, device, targets_dir)
+        result = set_variant_targets(workload, target_seeds, root, device, out_dir)
     budget = result.pop("budget", None) or load_targets(workload).max_allowed_runtime_sec
     result["provenance"].update(
         {
@@ -330,8 +371,6 @@ def set_targets(
         "max_allowed_runtime_sec": budget,
         "provenance": result["provenance"],
     }
-    path = Path(targets_dir) / f"{workload}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=2) + "\n")
-    tmp.replace(path)
+    # The keys keep their order (targets first), as in the files a maintainer reads.
+    atomic_write_bytes(Path(out_dir) / f"{workload}.json", (json.dumps(document, indent=2) + "\n").encode())
     return document

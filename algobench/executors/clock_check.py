@@ -1,0 +1,74 @@
+"""The parent's check of a trial's clocks against the wall time it saw itself.
+
+The trial process reports every evaluation row as it is written; the parent timestamps each
+report on its own clock. A trial whose clocks are impossible — negative, running backwards,
+submission time larger than the wall time around it, or wall time that disagrees with the
+parent's by more than scheduling noise allows — is ``invalid`` and never scored. This is what
+catches a submission that patches algobench's own timers, which no in-process measure can.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+CLOCK_COLUMNS = ("score", "total_duration", "accumulated_eval_time", "accumulated_logging_time")
+RELATIVE_SLACK = 0.1  # scheduling noise between the two processes' readings, relative ...
+ABSOLUTE_SLACK_SEC = 0.5  # ... and absolute (message latency, start-up)
+LAG_SLACK_SEC = 2.0  # how late a busy parent may read the last report
+
+
+@dataclass(frozen=True)
+class Report:
+    """One evaluation row as the trial reported it, with the parent's time of receipt."""
+
+    parent_time: float
+    row: dict[str, Any]
+
+
+def check_clocks(reports: Sequence[Report], parent_start: float, parent_end: float) -> str | None:
+    """None when the trial's clocks are possible, else a one-line reason.
+
+    A report reaches the parent no earlier than it was sent, and possibly later when the parent
+    was busy; so the claimed wall time up to report i may not exceed what the parent saw from the
+    process's start to receiving i (claiming more time than passed), and over the whole trial the
+    claimed wall time must cover most of what passed between the first and last report (a clock
+    that stands still or runs slow).
+    """
+    for index, report in enumerate(reports):
+        row = report.row
+        values = {column: row.get(column) for column in CLOCK_COLUMNS}
+        for column, value in values.items():
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                return f"step {row.get('global_step')}: {column} is {value!r}"
+        if values["score"] > values["total_duration"] + 1e-3:
+            return (
+                f"step {row.get('global_step')}: submission time {values['score']:.3f} s exceeds the "
+                f"wall time around it ({values['total_duration']:.3f} s)"
+            )
+        parts = values["score"] + values["accumulated_eval_time"] + values["accumulated_logging_time"]
+        if parts > values["total_duration"] + ABSOLUTE_SLACK_SEC:
+            return f"step {row.get('global_step')}: submission, eval and logging time add up to more than the wall time"
+        if index:
+            before = reports[index - 1].row
+            for column in CLOCK_COLUMNS:
+                if row[column] < before[column]:
+                    return f"step {row.get('global_step')}: {column} went backwards ({before[column]:.3f} -> {row[column]:.3f} s)"
+            claimed = row["total_duration"] - reports[0].row["total_duration"]
+            seen = report.parent_time - parent_start
+            if claimed > seen + ABSOLUTE_SLACK_SEC:
+                return (
+                    f"step {row.get('global_step')}: the trial claims {claimed:.2f} s of wall time where the "
+                    f"parent process saw {seen:.2f} s pass"
+                )
+    if len(reports) > 1:
+        claimed = reports[-1].row["total_duration"] - reports[0].row["total_duration"]
+        seen = reports[-1].parent_time - reports[0].parent_time
+        if claimed < (1 - RELATIVE_SLACK) * seen - LAG_SLACK_SEC:
+            return (
+                f"the trial's wall clock advanced {claimed:.2f} s between its first and last evaluation while "
+                f"the parent process saw {seen:.2f} s pass"
+            )
+    return None
