@@ -89,7 +89,7 @@ class Submission:
             for name in (workload.name, workload.base_name):
                 try:
                     value = self.get_batch_size(name)
-                except (KeyError, NotImplementedError):
+                except (KeyError, ValueError, NotImplementedError):  # AlgoPerf files raise these for unknown names
                     continue
                 return _positive_int(self.path, f"get_batch_size({name!r})", value)
             warnings.warn(

@@ -15,7 +15,12 @@ ADAMW = SUBMISSIONS / "adamw" / "submission.py"
 
 
 def submit(*args: str) -> int:
-    return main(["submit", *args, "--quiet"])
+    """``algobench submit`` at the tiny scale (seconds per trial), each trial in its own process."""
+    return main(["submit", *args, "--quiet", "--scale", "tiny"])
+
+
+def flat_hparams(trial_dir) -> dict:
+    return {k: v for k, v in json.loads((trial_dir / "hparams.json").read_text()).items() if k != "schedule"}
 
 
 def trial_dirs(experiment, submission="adamw", workload="digits_mlp"):
@@ -46,11 +51,14 @@ def test_submit_runs_every_trial_writes_the_layout_and_prints_the_table(tmp_path
         assert summary["status"] in ("target_reached", "out_of_time")
         assert summary["workload"] == "digits_mlp"
     # Hyperparameters are the seeded Halton points of each study.
-    from algobench.experiment import derive_seed
+    from algobench.seeds import derive_seed
 
     space = load_search_space(SUBMISSIONS / "adamw" / "tuning_search_space.json")
     expected = sample(space, 2, derive_seed(3, 1))
-    assert json.loads((dirs[3] / "hparams.json").read_text()) == pytest.approx(expected[1])
+    assert flat_hparams(dirs[3]) == pytest.approx(expected[1])
+    schedule = json.loads((dirs[3] / "hparams.json").read_text())["schedule"]
+    assert len(schedule) == 1 and schedule[0]["global_step"] == 0  # a fixed trial: one entry
+    assert schedule[0]["hyperparameters"] == pytest.approx(expected[1])
 
 
 def test_rerun_skips_finished_trials(tmp_path, capsys):
@@ -74,7 +82,7 @@ def test_self_tuning_runs_one_trial_per_study_with_one_and_a_half_budget(tmp_pat
     from algobench.workloads import get_workload
 
     assert summary["max_allowed_runtime_sec"] == 1.5 * get_workload("digits_mlp").max_allowed_runtime_sec
-    assert json.loads((dirs[0] / "hparams.json").read_text()) == {}
+    assert flat_hparams(dirs[0]) == {}
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, write_submission, capsys):
@@ -97,10 +105,10 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, write_submi
     assert "RuntimeError: this configuration cannot build an optimizer" in failed["error"]
     ran = json.loads((dirs[1] / "summary.json").read_text())
     assert ran["status"] == "target_reached"
-    assert "study 0 trial 1: failed: RuntimeError" in capsys.readouterr().err
+    assert "study 0 trial 1: failed: setting up the trial raised RuntimeError" in capsys.readouterr().err
 
 
-def test_subprocess_executor_records_a_hang_as_timeout(tmp_path, write_submission):
+def test_a_hang_is_a_timeout_and_no_result_means_exit_1(tmp_path, write_submission, capsys):
     path = write_submission(
         """
         import time
@@ -111,12 +119,22 @@ def test_subprocess_executor_records_a_hang_as_timeout(tmp_path, write_submissio
         """,
         search_space=json.dumps([{"learning_rate": 1e-3}]),
     )
-    assert main(["submit", str(path), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
-                 "--experiment-dir", str(tmp_path), "--executor", "subprocess", "--trial-timeout", "20",
-                 "--quiet"]) == 0  # fmt: skip
+    assert submit(str(path), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
+                  "--experiment-dir", str(tmp_path), "--trial-timeout", "8") == 1  # fmt: skip
     summary = json.loads((trial_dirs(tmp_path, "custom")[0] / "summary.json").read_text())
     assert summary["status"] == "timeout"
-    assert "killed" in summary["error"]
+    assert "killed after 8 s" in summary["error"]
+    err = capsys.readouterr().err
+    assert "no trial produced a result (0 failed, 1 timeout, 0 invalid, 0 not finished)" in err
+    assert "Traceback" not in err
+
+
+def test_a_folder_with_a_submission_file_is_taken_for_the_file(tmp_path, capsys):
+    assert submit(str(ADAMW.parent), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
+                  "--experiment-dir", str(tmp_path)) == 0  # fmt: skip
+    assert len(trial_dirs(tmp_path)) == 1
+    assert submit(str(tmp_path), "--experiment-dir", str(tmp_path / "x")) == 2
+    assert "is a folder with no submission.py in it" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -175,11 +193,11 @@ def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
     import time
 
     experiment = tmp_path / "exp"
-    command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
+    command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "mnist1d",
                "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment), "--quiet",
-               "--no-stop-on-target"]  # fmt: skip
+               "--no-stop-on-target", "--scale", "tiny"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    eval_file = experiment / "adamw/study_0/digits_mlp_pytorch/trial_1/eval_measurements.csv"
+    eval_file = experiment / "adamw/study_0/mnist1d_pytorch/trial_1/eval_measurements.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
         time.sleep(0.05)
@@ -192,7 +210,7 @@ def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
 
     assert subprocess.run(command, capture_output=True, text=True, timeout=300).returncode == 0
     summary = json.loads((eval_file.parent / "summary.json").read_text())
-    assert summary["status"] == "target_reached" and summary["preemption_count"] == 1
+    assert summary["status"] in ("target_reached", "out_of_time") and summary["preemption_count"] == 1
     rows_after = eval_file.read_text().splitlines()
     steps = [int(line.split(",")[0]) for line in rows_after[1:]]
     assert steps == sorted(set(steps))  # no duplicated evaluation

@@ -9,7 +9,7 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 100
+STEPS = 50
 
 
 def misbehaves(workload):

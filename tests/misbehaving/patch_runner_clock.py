@@ -63,7 +63,7 @@ def patch_algobench_clocks():
                 setattr(module, attr, slowed(value))
             elif isinstance(value, type) and TIMER.search(attr):
                 for method, function in list(vars(value).items()):
-                    if isinstance(function, types.FunctionType) and not method.startswith("__"):
+                    if isinstance(function, types.FunctionType) and TIMER.search(method):
                         setattr(value, method, slowed(function))
 
 
