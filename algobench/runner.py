@@ -101,6 +101,7 @@ class TrialState:
     eval_history: list[dict[str, Any]] = field(default_factory=list)
     schedule: list[ChangePoint] = field(default_factory=list)  # as applied, the first at step 0
     notes: list[str] = field(default_factory=list)  # recoveries and other things a reader should know
+    paused: bool = False  # stopped at the end of a segment (until_step): resuming is no preemption
 
 
 def step_key(seed: int, step: int, purpose: int) -> np.ndarray:
@@ -207,7 +208,9 @@ class TrialRunner:
             self._rng_states = _capture_rng_states()
             self._running = False
         if not self.finished:
+            state.paused = True
             self.checkpoint()
+            state.paused = False
         return state.status
 
     def _update_wall(self) -> float:
@@ -524,7 +527,9 @@ class TrialRunner:
                 self.eval_log.rewrite([])
             return False
         self._load(saved)
-        self.state.preemption_count += 1
+        if not self.state.paused:
+            self.state.preemption_count += 1
+        self.state.paused = False
         if note:
             self.state.notes.append(note)
         if self.eval_log is not None:

@@ -25,6 +25,7 @@ import torch
 import algobench
 from algobench.errors import SubmissionError
 from algobench.executors.base import InfrastructureError
+from algobench.fork import FORK_FILE, pending_fork
 from algobench.hyperparameters import ChangePoint, Hyperparameters
 from algobench.layout import ERROR_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, Direction, TrialStatus
 from algobench.results import read_summary, write_json
@@ -108,6 +109,25 @@ def run_trial(
         return _finish(spec, failed_summary(spec, workload, config, f"setting up the trial raised {cause}"))
     try:
         runner.resume()
+        fork = pending_fork(trial_dir)
+    except Exception as error:
+        raise _infrastructure(spec, "resuming the trial", error) from None
+    if fork is not None:
+        if runner.state.global_step != fork["donor_step"]:
+            raise _infrastructure(
+                spec, "applying its fork",
+                RuntimeError(f"the copied checkpoint is at step {runner.state.global_step}, the fork was decided at "
+                             f"step {fork['donor_step']} of {fork['donor']}"),
+            )  # fmt: skip
+        runner.state.status, runner.state.error = None, None
+        try:
+            reseed = None if fork["reseed"] is None else int(fork["reseed"])
+            runner.set_hyperparameters(dict(fork["changes"]), reseed=reseed)
+        except SubmissionError as error:
+            return _finish(spec, failed_summary(spec, workload, config, str(error), phase="fork"))
+        runner.checkpoint()
+        (trial_dir / FORK_FILE).unlink()
+    try:
         write_schedule(trial_dir, runner.state.schedule)
         runner.run(until_step=spec.until_step)
         write_schedule(trial_dir, runner.state.schedule)

@@ -48,7 +48,7 @@ def test_submit_runs_every_trial_writes_the_layout_and_prints_the_table(tmp_path
             "eval_measurements.csv", "hparams.json", "meta_data.json", "summary.json", "checkpoint.pt",
         }  # fmt: skip
         summary = json.loads((d / "summary.json").read_text())
-        assert summary["status"] in ("target_reached", "out_of_time")
+        assert summary["status"] in ("target_reached", "out_of_time"), summary.get("error")
         assert summary["workload"] == "digits_mlp"
     # Hyperparameters are the seeded Halton points of each study.
     from algobench.seeds import derive_seed

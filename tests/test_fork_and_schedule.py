@@ -123,3 +123,45 @@ def test_fork_change_then_replay_of_the_recorded_schedule_reproduces_the_log():
     assert [row["global_step"] for row in replay.state.eval_history] == [20, 40, 60, 80, 100]
     assert metrics(replay.state.eval_history) == metrics(clone.state.eval_history)
     assert [p.to_json() for p in replay.state.schedule] == [p.to_json() for p in schedule]
+
+
+def test_the_driver_forks_trials_on_disk_and_the_clone_replays_exactly(tmp_path):
+    """PBT's path: segments of trials in the executor, a fork decided between segments."""
+    from dataclasses import replace
+
+    from algobench.executors.inprocess import InProcessExecutor
+    from algobench.trial_spec import TrialSpec
+    from algobench.tuning.base import FixedTrials, TrialRequest
+    from algobench.tuning.driver import drive
+
+    base = TrialSpec(
+        submission_path=str(ADAMW), submission_name="adamw", workload_name="digits_mlp", study=0, trial=0,
+        hyperparameters=HP, seed=0, experiment_dir=str(tmp_path), make_workload=get_workload, scale="tiny",
+        eval_every_steps=20, max_steps=100, stop_on_target=False, threads=1,
+    )  # fmt: skip
+
+    def make_spec(request: TrialRequest) -> TrialSpec:
+        return replace(base, trial=request.trial, seed=100 + request.trial, until_step=request.until_step)
+
+    requests = [
+        TrialRequest(trial=1, hyperparameters=HP, until_step=40),
+        TrialRequest(trial=2, hyperparameters=HP, until_step=40),
+        TrialRequest(trial=2, hyperparameters=HP, fork_from=1, change_step=40, changes={"learning_rate": 8e-3}, round=1),
+        TrialRequest(trial=1, hyperparameters=HP),
+    ]
+    results = drive(FixedTrials(requests), InProcessExecutor(), make_spec)
+    clone = results[2][1]
+    assert clone["status"] == "ok" and clone["schedule_changes"] == 1 and clone["preemption_count"] == 0
+    assert results[3][1]["preemption_count"] == 0  # a planned segment boundary is no preemption
+    from algobench.trial import read_schedule
+
+    schedule = read_schedule(make_spec(requests[2]).trial_dir())
+    assert schedule[0].reseed == 101 and schedule[1].global_step == 40  # trial 1's lineage, then the fork
+    replay = runner(seed=schedule[0].reseed, hp=dict(schedule[0].hyperparameters), schedule=schedule[1:])
+    replay.run()
+    import csv
+
+    with open(make_spec(requests[2]).trial_dir() / "eval_measurements.csv") as handle:
+        logged = [{k: float(v) for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
+    assert [int(r["global_step"]) for r in logged] == [20, 40, 60, 80, 100]
+    assert logged == [{k: float(v) for k, v in row.items()} for row in metrics(replay.state.eval_history)]

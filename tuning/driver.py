@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
 
 from algobench.executors.base import Executor, InfrastructureError, Summary
+from algobench.fork import fork_trial_dir
+from algobench.seeds import derive_seed
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.base import FixedTrials, TrialRequest, Tuner
 
@@ -38,7 +41,10 @@ def drive(
             request = tuner.ask()
             if request is None:
                 break
-            starting.append((request, make_spec(request)))
+            spec = make_spec(request)
+            if request.changes or request.fork_from is not None:
+                _prepare_fork(request, spec, make_spec)
+            starting.append((request, spec))
         if starting:
             futures = executor.submit_many([spec for _, spec in starting])
             in_flight.update(zip(futures, starting, strict=True))
@@ -60,6 +66,18 @@ def drive(
                 raise error
             if on_result:
                 on_result(spec, done[-1][1], error)
+
+
+def _prepare_fork(request: TrialRequest, spec: TrialSpec, make_spec: SpecFactory) -> None:
+    """A fork (or a member's own change) as files in the trial directory, applied by the trial."""
+    if request.change_step is None:
+        raise ValueError(f"request for trial {request.trial} changes hyperparameters but names no change_step")
+    if request.fork_from is None:
+        donor_dir, reseed = spec.trial_dir(), None
+    else:
+        donor_dir = make_spec(replace(request, trial=request.fork_from, fork_from=None)).trial_dir()
+        reseed = derive_seed(spec.seed, request.round)  # the clone's own data order and dropout
+    fork_trial_dir(donor_dir, spec.trial_dir(), at_step=request.change_step, reseed=reseed, changes=request.changes)
 
 
 def drive_specs(
