@@ -126,12 +126,12 @@ def make_executor(args: argparse.Namespace, threads: int):
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    specs = plan_from_args(args)  # first: a broken submission is reported before anything heavy loads
     from algobench.layout import TrialStatus
     from algobench.lock import experiment_lock
     from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.tuning.driver import drive_specs
 
-    specs = plan_from_args(args)
     print(f"{len(specs)} trials -> {args.experiment_dir}", file=sys.stderr)
 
     def report(spec, summary, error) -> None:

@@ -13,59 +13,48 @@ benchmark score under a named, versioned protocol (``algoperf-v0.5``, ``algoperf
 Nothing is computed or loaded at import time; plotting imports matplotlib when called.
 """
 
-from algobench.scoring.errors import Problems, ScoringError, ScoringWarning
-from algobench.scoring.logs import TrialSet, load_trials, read_eval_log
-from algobench.scoring.outputs import write_outputs
-from algobench.scoring.pipeline import ScoreResult, score, score_trials, scored_workloads
-from algobench.scoring.profiles import (
-    benchmark_scores,
-    effective_times,
-    performance_profiles,
-    performance_ratios,
-    profile_steps,
-    speedups,
-    tau_grid,
-)
-from algobench.scoring.protocols import (
-    DEFAULT_PROTOCOL,
-    PROTOCOL_NAMES,
-    RULES,
-    Protocol,
-    ScoringRules,
-    WorkloadSpec,
-    get_protocol,
-    get_rules,
-)
-from algobench.scoring.time_to_target import study_times, submission_times, trial_times
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PROTOCOL",
-    "PROTOCOL_NAMES",
-    "RULES",
-    "Problems",
-    "Protocol",
-    "ScoreResult",
-    "ScoringError",
-    "ScoringRules",
-    "ScoringWarning",
-    "TrialSet",
-    "WorkloadSpec",
-    "benchmark_scores",
-    "effective_times",
-    "get_protocol",
-    "get_rules",
-    "load_trials",
-    "performance_profiles",
-    "performance_ratios",
-    "profile_steps",
-    "read_eval_log",
-    "score",
-    "score_trials",
-    "scored_workloads",
-    "speedups",
-    "study_times",
-    "submission_times",
-    "tau_grid",
-    "trial_times",
-    "write_outputs",
-]
+import importlib
+from typing import Any
+
+# Public names and the module each lives in: resolved on first use, so that importing the
+# package (the CLI does, for --help) loads neither pandas nor numpy.
+_EXPORTS = {
+    "Problems": "algobench.scoring.errors",
+    "ScoringError": "algobench.scoring.errors",
+    "ScoringWarning": "algobench.scoring.errors",
+    "TrialSet": "algobench.scoring.logs",
+    "load_trials": "algobench.scoring.logs",
+    "read_eval_log": "algobench.scoring.logs",
+    "write_outputs": "algobench.scoring.outputs",
+    "ScoreResult": "algobench.scoring.pipeline",
+    "score": "algobench.scoring.pipeline",
+    "score_trials": "algobench.scoring.pipeline",
+    "scored_workloads": "algobench.scoring.pipeline",
+    "benchmark_scores": "algobench.scoring.profiles",
+    "effective_times": "algobench.scoring.profiles",
+    "performance_profiles": "algobench.scoring.profiles",
+    "performance_ratios": "algobench.scoring.profiles",
+    "profile_steps": "algobench.scoring.profiles",
+    "speedups": "algobench.scoring.profiles",
+    "tau_grid": "algobench.scoring.profiles",
+    "DEFAULT_PROTOCOL": "algobench.scoring.protocols",
+    "PROTOCOL_NAMES": "algobench.scoring.protocols",
+    "RULES": "algobench.scoring.protocols",
+    "Protocol": "algobench.scoring.protocols",
+    "ScoringRules": "algobench.scoring.protocols",
+    "WorkloadSpec": "algobench.scoring.protocols",
+    "get_protocol": "algobench.scoring.protocols",
+    "get_rules": "algobench.scoring.protocols",
+    "study_times": "algobench.scoring.time_to_target",
+    "submission_times": "algobench.scoring.time_to_target",
+    "trial_times": "algobench.scoring.time_to_target",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

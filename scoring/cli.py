@@ -10,11 +10,13 @@ import argparse
 import math
 import sys
 import warnings
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from algobench.scoring.errors import ScoringError, ScoringWarning
 from algobench.scoring.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, RULES, RULESETS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
