@@ -152,7 +152,7 @@ def _read_json(path: str, problems: Problems) -> dict[str, Any] | None:
             text = handle.read()
     except FileNotFoundError:
         return None
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
         problems.report(f"cannot read: {error}", path)
         return None
     try:

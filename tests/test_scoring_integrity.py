@@ -214,3 +214,25 @@ def test_cli_strict_refuses_with_exit_code_2(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"error: {bad / 'eval_measurements.csv'}: global_step repeats at evaluation 2 (step 10 after 10)" in err
+
+
+def test_a_summary_of_random_bytes_or_a_list_is_a_named_problem_not_a_crash(tmp_path, capsys):
+    """D3: `algobench score` on damaged summaries names each file and goes on."""
+    import os
+
+    from algobench.cli import main
+
+    for index, content in enumerate([os.urandom(64), b"[]"]):
+        trial = tmp_path / "sub" / "study_0" / "digits_mlp_pytorch" / f"trial_{index + 1}"
+        trial.mkdir(parents=True)
+        (trial / "summary.json").write_bytes(content)
+        (trial / "eval_measurements.csv").write_text(
+            "global_step,score,validation/accuracy\n10,1.0,0.5\n20,2.0,0.97\n"
+        )
+    assert main(["score", str(tmp_path), "--strict"]) == 2  # strict: named problems refuse
+    err = capsys.readouterr().err
+    assert "trial_1/summary.json" in err and "Traceback" not in err
+    main(["score", str(tmp_path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "trial_1/summary.json: cannot read" in err
+    assert "trial_2/summary.json: not a JSON object; ignored" in err

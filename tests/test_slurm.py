@@ -21,7 +21,7 @@ import pytest
 
 from algobench.cli import build_parser, main, plan_from_args
 from algobench.errors import AlgobenchError
-from algobench.layout import EVAL_FILE, SUMMARY_FILE
+from algobench.layout import CHECKPOINT_FILE, EVAL_FILE, SUMMARY_FILE
 from algobench.results import read_summary, write_json
 from algobench.slurm.causes import explain_job_end
 from algobench.slurm.executor import SubmititExecutor
@@ -77,11 +77,12 @@ def wait_for_rows(trial_dir: Path, rows: int, timeout: float = 180) -> None:
 
 
 def relative_files(experiment: Path) -> set[str]:
-    """The results layout: every file but submitit's logs and the job record."""
+    """The results layout: every file but submitit's logs, the job record and the checkpoints
+    (resume state: how many the runner keeps depends on how long the trial ran)."""
     return {
         p.relative_to(experiment).as_posix()
         for p in experiment.rglob("*")
-        if p.is_file() and ".submitit" not in p.parts and p.name != JOB_FILE
+        if p.is_file() and ".submitit" not in p.parts and p.name != JOB_FILE and not p.name.startswith(CHECKPOINT_FILE)
     }
 
 
