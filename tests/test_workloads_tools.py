@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from algobench.errors import AlgobenchError
+from algobench.executors.base import Executor, resolved
 from algobench.tuning import target_setting
 from algobench.workloads import calibration
 from algobench.workloads.cli import main
@@ -92,12 +93,12 @@ def test_a_minimised_metric_takes_the_highest_test_value_of_the_runs_that_reache
 def test_variant_needs_its_base_targets_first(tmp_path: Path) -> None:
     (tmp_path / "image_cnn.json").write_text(json.dumps({"provenance": {"method": "provisional"}}))
     with pytest.raises(AlgobenchError, match="algobench targets image_cnn"):
-        target_setting.set_variant_targets("image_cnn_silu", 3, tmp_path, "cpu", tmp_path)
+        target_setting.set_variant_targets("image_cnn_silu", 3, tmp_path, "cpu", tmp_path, RecordingExecutor())
 
 
 def test_a_variant_reads_its_base_from_the_installed_targets_when_none_was_written(tmp_path: Path) -> None:
     with pytest.raises(AlgobenchError, match="algobench targets mnist1d"):
-        target_setting.set_variant_targets("mnist1d", 3, tmp_path, "cpu", tmp_path)  # provisional, installed
+        target_setting.set_variant_targets("mnist1d", 3, tmp_path, "cpu", tmp_path, RecordingExecutor())
     document = target_setting._base_document("image_cnn", tmp_path)
     assert document["provenance"]["method"] == "target_setting"  # the installed file (tuned)
     assert document["max_allowed_runtime_sec"] == load_targets("image_cnn").max_allowed_runtime_sec
@@ -156,26 +157,30 @@ def test_target_setting_end_to_end_on_a_tiny_budget(tmp_path: Path, monkeypatch:
     assert summaries and all(s["calibration_factor"] == calibration.calibration_factor("digits_mlp") for s in summaries)
 
 
+class RecordingExecutor(Executor):
+    """Target setting drives its trials through an executor; this one records the specs."""
+
+    def __init__(self) -> None:
+        self.seen: list = []
+
+    def submit(self, spec):  # noqa: ANN001, ANN201
+        assert Path(spec.submission_path).is_file()
+        self.seen.append(spec)
+        return resolved({"status": "ok", "best_validation_metric": 0.5, "steps": 1})
+
+
 def test_target_setting_trials_carry_the_calibration_factor_and_their_own_budget_share(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
-    import types
-
     from algobench.workloads import get_workload
 
-    seen = []
-
-    def fake_run_trial(spec):  # noqa: ANN001, ANN202
-        assert Path(spec.submission_path).is_file()
-        seen.append(spec)
-        return {"status": "ok", "best_validation_metric": 0.5, "steps": 1}
-
-    # Target setting calls the core's ``algobench.trial.run_trial(spec)``; a stand-in records the spec.
-    monkeypatch.setitem(sys.modules, "algobench.trial", types.SimpleNamespace(run_trial=fake_run_trial))
+    executor = RecordingExecutor()
     monkeypatch.setattr(calibration, "calibration_factor", lambda name: 2.0)
     monkeypatch.setattr(target_setting, "calibration_factor", lambda name: 2.0)
-    run = target_setting._run("adamw", "digits_mlp", 0, 3, 3, {"learning_rate": 1e-3}, tmp_path, "cpu")
+    (run,) = target_setting._runs(
+        "adamw", "digits_mlp", [(0, 3, 3, {"learning_rate": 1e-3})], tmp_path, "cpu", executor
+    )
+    seen = executor.seen
     (spec,) = seen
     assert spec.calibration_factor == 2.0  # the machine's factor, only
     assert spec.budget_scale == pytest.approx(target_setting.RUN_FRACTION * target_setting.WALL_SAFETY)

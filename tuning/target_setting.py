@@ -51,9 +51,12 @@ from typing import Any
 import numpy as np
 
 from algobench.errors import AlgobenchError
+from algobench.executors.base import Executor
+from algobench.executors.process import ProcessExecutor
 from algobench.layout import EVAL_FILE, Direction
 from algobench.results import atomic_write_bytes
 from algobench.trial_spec import TrialSpec
+from algobench.tuning.driver import drive_specs
 from algobench.tuning.rulesets import get_ruleset
 from algobench.workloads.calibration import calibration_factor, machine_info
 from algobench.workloads.data_cache import cache_dir
@@ -127,45 +130,55 @@ def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
     return (float(math.ceil(base_budget * ratio)) if ratio > DEARER_STEP else base_budget), ratio
 
 
-def _run(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
-         root: Path, device: str) -> Run:  # fmt: skip
+def _spec(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
+          root: Path, device: str, submission: Path) -> TrialSpec:  # fmt: skip
     import torch
 
-    from algobench.trial import run_trial
-
     max_steps, eval_every = step_budget(workload)
+    return TrialSpec(
+        submission_path=str(submission),
+        submission_name=optimizer,
+        workload_name=workload,
+        study=study,
+        trial=trial,
+        hyperparameters=hyperparameters,
+        seed=seed,
+        experiment_dir=str(root / workload / PROCEDURE),
+        make_workload=get_workload,
+        ruleset=RULESET,
+        budget_multiplier=get_ruleset(RULESET).budget_multiplier,
+        device=device,
+        stop_on_target=False,
+        calibration_factor=calibration_factor(workload),
+        # The run length is counted in steps; the wall-clock budget is only a safety limit.
+        budget_scale=RUN_FRACTION * WALL_SAFETY,
+        max_steps=max_steps,
+        eval_every_steps=eval_every,
+        threads=torch.get_num_threads(),  # trials run one at a time, on every core the process has
+    )
+
+
+def _runs(optimizer: str, workload: str, jobs: list[tuple[int, int, int, dict[str, Any]]], root: Path, device: str,
+          executor: Executor) -> list[Run]:  # fmt: skip
+    """Run (study, trial, seed, hyperparameters) jobs through the executor, in order."""
     with baseline_file(optimizer, "submission.py") as submission:
-        spec = TrialSpec(
-            submission_path=str(submission),
-            submission_name=optimizer,
-            workload_name=workload,
-            study=study,
-            trial=trial,
-            hyperparameters=hyperparameters,
-            seed=seed,
-            experiment_dir=str(root / workload / PROCEDURE),
-            make_workload=get_workload,
-            ruleset=RULESET,
-            budget_multiplier=get_ruleset(RULESET).budget_multiplier,
-            device=device,
-            stop_on_target=False,
-            calibration_factor=calibration_factor(workload),
-            # The run length is counted in steps; the wall-clock budget is only a safety limit.
-            budget_scale=RUN_FRACTION * WALL_SAFETY,
-            max_steps=max_steps,
-            eval_every_steps=eval_every,
-            threads=torch.get_num_threads(),  # trials run one at a time, on every core the process has
-        )
-        summary = run_trial(spec)
-    best = summary.get("best_validation_metric")
-    best = float(best) if best is not None and math.isfinite(best) else None
-    steps = summary.get("steps")
-    print(f"  {workload} {optimizer} study {study} trial {trial}: {summary['status']} after {steps} steps, best {best}",
-          file=sys.stderr)  # fmt: skip
-    return Run(optimizer, trial, seed, hyperparameters, best, spec.trial_dir())
+        specs = [_spec(optimizer, workload, *job, root, device, submission) for job in jobs]
+        summaries = {spec.trial_dir(): summary for spec, summary in drive_specs(specs, executor)}
+    runs = []
+    for spec, (_, trial, seed, hyperparameters) in zip(specs, jobs, strict=True):
+        summary = summaries[spec.trial_dir()]
+        if summary is None:
+            raise AlgobenchError(f"{spec.trial_dir()} did not finish (algobench failed there); rerun to retry it")
+        best = summary.get("best_validation_metric")
+        best = float(best) if best is not None and math.isfinite(best) else None
+        steps = summary.get("steps")
+        print(f"  {workload} {optimizer} study {spec.study} trial {trial}: {summary['status']} after {steps} steps, "
+              f"best {best}", file=sys.stderr)  # fmt: skip
+        runs.append(Run(optimizer, trial, seed, hyperparameters, best, spec.trial_dir()))
+    return runs
 
 
-def search(workload: str, optimizer: str, trials: int, root: Path, device: str) -> list[Run]:
+def search(workload: str, optimizer: str, trials: int, root: Path, device: str, executor: Executor) -> list[Run]:
     """Quasi-random search: ``trials`` Halton points of the optimizer's search space (study 0)."""
     from algobench.tuning import halton
     from algobench.tuning.search_space import load_search_space
@@ -173,17 +186,15 @@ def search(workload: str, optimizer: str, trials: int, root: Path, device: str) 
     with baseline_file(optimizer, "tuning_search_space.json") as path:
         space = load_search_space(path)
     points = halton.sample(space, trials, seed=SEARCH_SEED)
-    return [_run(optimizer, workload, 0, i, i, hp, root, device) for i, hp in enumerate(points)]
+    return _runs(optimizer, workload, [(0, i, i, hp) for i, hp in enumerate(points)], root, device, executor)
 
 
 def rerun(workload: str, optimizer: str, best: Run | dict[str, Any], trial: int, seeds: int, root: Path,
-          device: str) -> list[Run]:  # fmt: skip
+          device: str, executor: Executor) -> list[Run]:  # fmt: skip
     """The chosen configuration over ``seeds`` fresh seeds (studies 1..seeds)."""
     hyperparameters = best.hyperparameters if isinstance(best, Run) else best
-    return [
-        _run(optimizer, workload, k, trial, RERUN_SEED_OFFSET + k, hyperparameters, root, device)
-        for k in range(1, seeds + 1)
-    ]
+    jobs = [(k, trial, RERUN_SEED_OFFSET + k, hyperparameters) for k in range(1, seeds + 1)]
+    return _runs(optimizer, workload, jobs, root, device, executor)
 
 
 def _pick_best(runs: list[Run], direction: Direction) -> Run | None:
@@ -248,19 +259,19 @@ def targets_from_runs(runs: list[Run], metric: str, direction: Direction | str) 
 
 
 def set_base_targets(
-    workload: str, trials: int, seeds: int, root: Path, device: str, target_seeds: int = DEFAULT_TARGET_SEEDS
+    workload: str, trials: int, seeds: int, root: Path, device: str, target_seeds: int, executor: Executor
 ) -> dict[str, Any]:
     info = workload_info(workload)
     direction, metric = info.metric_direction, info.target_metric_name
     per_optimizer: dict[str, Any] = {}
     finals: dict[str, list[Run]] = {}
     for optimizer in OPTIMIZERS:
-        runs = search(workload, optimizer, trials, root, device)
+        runs = search(workload, optimizer, trials, root, device, executor)
         best = _pick_best(runs, direction)
         if best is None:
             per_optimizer[optimizer] = {"search": [r.best_validation for r in runs], "best_trial": None}
             continue
-        finals[optimizer] = rerun(workload, optimizer, best, best.trial, seeds, root, device)
+        finals[optimizer] = rerun(workload, optimizer, best, best.trial, seeds, root, device, executor)
         seed_values = [r.best_validation for r in finals[optimizer] if r.best_validation is not None]
         per_optimizer[optimizer] = {
             "search": [r.best_validation for r in runs],
@@ -278,7 +289,7 @@ def set_base_targets(
             winner = o
     # The winner's first ``seeds`` reruns are reused; more seeds make the median less of a draw.
     target_runs = rerun(workload, winner, per_optimizer[winner]["hyperparameters"],
-                        per_optimizer[winner]["best_trial"], target_seeds, root, device)  # fmt: skip
+                        per_optimizer[winner]["best_trial"], target_seeds, root, device, executor)  # fmt: skip
     result = targets_from_runs(target_runs, metric, direction)
     provenance = {
         "method": "target_setting",
@@ -305,7 +316,9 @@ def _base_document(base_name: str, out_dir: Path) -> dict[str, Any]:
     return {"max_allowed_runtime_sec": targets.max_allowed_runtime_sec, "provenance": dict(targets.provenance)}
 
 
-def set_variant_targets(workload: str, seeds: int, root: Path, device: str, out_dir: Path) -> dict[str, Any]:
+def set_variant_targets(
+    workload: str, seeds: int, root: Path, device: str, out_dir: Path, executor: Executor
+) -> dict[str, Any]:
     info = workload_info(workload)
     base_document = _base_document(info.base_name, out_dir)
     base = base_document["provenance"]
@@ -316,7 +329,9 @@ def set_variant_targets(workload: str, seeds: int, root: Path, device: str, out_
         )
     winner, hyperparameters = base["winner"], base["hyperparameters"]
     budget, step_ratio = variant_budget(workload, float(base_document["max_allowed_runtime_sec"]))
-    runs = rerun(workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device)
+    runs = rerun(
+        workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device, executor
+    )
     result = targets_from_runs(runs, info.target_metric_name, info.metric_direction)
     provenance = {
         "method": "target_setting_variant",
@@ -341,15 +356,17 @@ def set_targets(
     device: str = "cpu",
     command: str = "",
     out_dir: Path = DEFAULT_OUT_DIR,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the procedure for ``workload`` and write ``<out_dir>/<workload>.json``
     (a maintainer copies it into ``workloads/targets/``); trial directories go under ``root``."""
     root = root or default_root()
     target_seeds = max(seeds, target_seeds)  # the winner's ``seeds`` reruns are among them
-    if workload_info(workload).variant is None:
-        result = set_base_targets(workload, trials, seeds, root, device, target_seeds)
-    else:
-        result = set_variant_targets(workload, target_seeds, root, device, out_dir)
+    with executor or ProcessExecutor(preload=("algobench.workloads.registry",)) as runs_on:
+        if workload_info(workload).variant is None:
+            result = set_base_targets(workload, trials, seeds, root, device, target_seeds, runs_on)
+        else:
+            result = set_variant_targets(workload, target_seeds, root, device, out_dir, runs_on)
     budget = result.pop("budget", None) or load_targets(workload).max_allowed_runtime_sec
     result["provenance"].update(
         {
