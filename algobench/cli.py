@@ -216,11 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from algobench.scoring.cli import register as register_score
     from algobench.slurm.cli import register as register_slurm
+    from algobench.tuning.cli import register as register_tune
     from algobench.workloads.cli import register as register_workloads
 
     register_workloads(commands)
     register_score(commands)
     register_slurm(commands)
+    register_tune(commands)
     return parser
 
 

@@ -103,7 +103,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     submit.add_argument(
         "--mem", type=float, default=None, help=f"GB of memory per trial job (default {default.mem_gb:g})"
     )
-    submit.add_argument("--cpus", type=int, default=None, help=f"CPUs per trial job (default {default.cpus})")
+    submit.add_argument(
+        "--cpus", type=int, default=None, help=f"CPUs per trial job, and its torch threads (default {default.cpus})"
+    )
     submit.add_argument("--gpus", type=int, default=None, help=f"GPUs per trial job (default {default.gpus})")
     submit.add_argument(
         "--array-parallelism",

@@ -15,8 +15,9 @@ three things differ, because submitit's executors differ in them:
 
 A job that ends without its trial's summary (cancelled, out of memory, out of time, lost) gets a
 ``failed`` or ``timeout`` summary naming the cause, so a rerun with ``--retry-failed`` picks
-exactly those trials up. No wait is unbounded: ``wait_timeout_sec`` ends every wait, leaving the
-jobs running (their futures fail with ``InfrastructureError``: nothing final was written).
+exactly those trials up. Every wait is bounded (a job ends by its time limit or is given up as
+lost); ``wait_timeout_sec`` ends it sooner, leaving the jobs running: their futures then fail
+with ``InfrastructureError`` (nothing final was written, a rerun waits for them again).
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ class SubmititExecutor(Executor):
                 f"--array-parallelism {requested} at --cpus {cpus} per trial is more than this machine's "
                 f"{self.cores} cores hold; running {fair} at once, so that trials side by side measure what "
                 "each would alone",
+                stacklevel=3,
+            )
+        elif cpus > self.cores:
+            warnings.warn(
+                f"--cpus {cpus} is more than this machine's {self.cores} cores: each trial's {cpus} threads share them",
                 stacklevel=3,
             )
         return fair

@@ -160,7 +160,7 @@ def check_target_from_file(sweep: Sweep) -> None:
 
 
 def check_eval_not_forged(sweep: Sweep) -> None:
-    """eval_model replaced by one reporting loss 0, accuracy 1: invalid, or those never logged."""
+    """The evaluation forged (loss 0, accuracy 1): invalid, or the forged rows never logged."""
     summary = sweep.summary("digits_mlp")
     if summary["status"] == "invalid":
         assert_not_scored(sweep)
@@ -242,6 +242,7 @@ CASES = [
     Case("patch_time_module.py", COMPLETED, check=check_runner_clock_unaffected),
     Case("patch_runner_clock.py", INVALID | COMPLETED, trial_timeout=60, check=check_clock_tampering),
     Case("patch_target.py", COMPLETED | INVALID, check=check_target_from_file),
+    Case("patch_target_at_import.py", COMPLETED | INVALID, check=check_target_from_file),
     Case("patch_eval_model.py", COMPLETED | INVALID, check=check_eval_not_forged),
     Case("forged_summary.py", FAILED | INVALID, check=check_forged_summary),
     Case("relative_write.py", COMPLETED, check=check_relative_write),

@@ -60,6 +60,7 @@ class ProcessExecutor(Executor):
         self._threads = ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="trial-watcher")
         self._children: set[int] = set()
         self._lock = threading.Lock()
+        self._closing = False  # set on Ctrl-C or a driver error: a killed trial is then no outcome
 
     @property
     def parallelism(self) -> int:
@@ -70,6 +71,7 @@ class ProcessExecutor(Executor):
 
     def close(self) -> None:
         with self._lock:
+            self._closing = True
             children = list(self._children)
         for pid in children:  # Ctrl-C or an error in the driver: stop the trials (checkpoints stay)
             _kill_group(pid)
@@ -131,6 +133,8 @@ class ProcessExecutor(Executor):
         reports: list[Report], started: float, ended: float, timeout: float | None,
     ) -> Summary:  # fmt: skip
         last_step = reports[-1].row.get("global_step") if reports else 0
+        if self._closing and read_summary(spec.trial_dir()) is None:
+            raise InfrastructureError(f"{spec.trial_dir()}: stopped (interrupted); its checkpoint is kept")
         if outcome.get("timed_out"):
             from algobench.trial import record_failure
 

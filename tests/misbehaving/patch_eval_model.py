@@ -1,5 +1,6 @@
-"""Misbehaviour: replaces the workload's eval_model (class and instance) by one that reports perfect
-metrics (accuracy 1, loss 0).
+"""Misbehaviour: forges the evaluation from inside update_params: eval_model (on the instance and
+on every class of the workload's MRO) reports perfect metrics, and so do the helpers an evaluation
+calls through the workload (compute_metrics: accuracy 1, loss 0).
 
 Only on digits_mlp; every other workload trains like AdamW. Every workload ends training after
 STEPS steps (AlgoPerf's TrainingCompleteError, a normal ending), which keeps the tests short.
@@ -12,7 +13,7 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 50
+STEPS = 20
 
 
 def misbehaves(workload):
@@ -21,9 +22,21 @@ def misbehaves(workload):
 
 def forged_eval_model(self, *args, **kwargs):
     metrics = {}
-    for split, n in (("train", 1), ("validation", 1), ("test", 1)):
-        metrics.update({f"{split}/accuracy": 1.0, f"{split}/loss": 0.0, f"{split}/num_examples": n})
+    for split in ("train", "validation", "test"):
+        metrics.update({f"{split}/accuracy": 1.0, f"{split}/loss": 0.0, f"{split}/num_examples": 1})
     return metrics
+
+
+def forged_metrics(self, *args, **kwargs):
+    return {"loss": 0.0, "accuracy": 1.0}
+
+
+def forge_the_evaluation(workload):
+    for klass in type(workload).__mro__[:-1]:
+        klass.eval_model = forged_eval_model
+        klass.compute_metrics = forged_metrics
+    with contextlib.suppress(AttributeError):
+        workload.eval_model = lambda *args, **kwargs: forged_eval_model(workload, *args, **kwargs)
 
 
 def get_batch_size(workload_name):
@@ -56,7 +69,5 @@ def update_params(
     loss_type, optimizer_state, eval_results, global_step, rng,
 ):  # fmt: skip
     if misbehaves(workload) and global_step == 0:
-        type(workload).eval_model = forged_eval_model
-        with contextlib.suppress(AttributeError):
-            workload.eval_model = lambda *args, **kwargs: forged_eval_model(workload, *args, **kwargs)
+        forge_the_evaluation(workload)
     return adamw_step(workload, current_param_container, model_state, batch, optimizer_state, global_step, rng)

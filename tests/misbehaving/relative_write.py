@@ -10,7 +10,7 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 50
+STEPS = 20
 
 
 def misbehaves(workload):
