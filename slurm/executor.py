@@ -245,6 +245,7 @@ class SubmititExecutor(Executor):
         for spec, job in zip(specs, jobs, strict=True):
             spec.trial_dir().mkdir(parents=True, exist_ok=True)
             record_job(spec.trial_dir(), job, self.cluster)
+            self.jobs[spec.trial_dir()] = job
             if self.cluster == "debug":
                 futures.append(self._run_here(spec, job))
             else:
@@ -291,16 +292,16 @@ class SubmititExecutor(Executor):
         if self._submitit is None:
             self._submitit = make_submitit_executor(self.cluster, self.folder, self.profile)
         try:
-            with self._submitit.batch():
-                return [self._submitit.submit(TrialJob(), spec) for spec in specs]
+            with self._submitit.batch():  # one job array on SLURM; submitted when the block ends
+                jobs = [self._submitit.submit(TrialJob(), spec) for spec in specs]
         except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
             lines = list(dict.fromkeys(line.strip() for line in str(error).splitlines() if line.strip()))
             detail = "; ".join(line for line in lines if "error" in line.lower()) or (lines[-1] if lines else "")
             raise AlgobenchError(f"{self.cluster} refused the trial jobs: {detail}") from None
+        return jobs
 
     def _run_here(self, spec: TrialSpec, job: submitit.Job) -> Future[Summary]:
         """Run a debug job now, in this thread (submitit runs it when its result is asked for)."""
-        self.jobs[spec.trial_dir()] = job
         with contextlib.suppress(Exception):  # the job's exception is recorded with its trial by settle
             job.result()
         future: Future[Summary] = Future()

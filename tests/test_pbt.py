@@ -29,7 +29,7 @@ TIMING = {
 GOOD = (3e-3, 5e-3)
 HOPELESS = 1e-6
 ROUNDS = 4  # decisions at steps 20, 40, 60, 80 of 100
-BASE = {"one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": 0.01, "warmup_factor": 0.05}
+BASE = {"one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": 0.01, "warmup_factor": 0.002}  # a 10-step warm-up
 SPACE = {
     "learning_rate": {"min": 1e-6, "max": 1e-2, "scaling": "log"},
     "one_minus_beta1": {"min": 0.03, "max": 0.2, "scaling": "log"},
@@ -158,7 +158,8 @@ def test_the_hopeless_half_ends_within_the_good_members_range(rescued):
         final = values_at(schedule, 10**9)["learning_rate"]
         assert low <= final <= high, f"member {member} ends at learning rate {final}"
         summary = json.loads((member_dir(rescued, member) / "summary.json").read_text())
-        assert summary["status"] == "ok" and summary["steps"] == 100 and summary["best_validation_metric"] > 0.5
+        assert summary["status"] in ("ok", "target_reached") and summary["steps"] == 100
+        assert summary["best_validation_metric"] > 0.5
     first_round = [e for e in events(rescued) if e["event"] == "exploit" and e["round"] == 1]
     assert sorted(e["member"] for e in first_round) == [2, 4]  # the hopeless ones copy at the first barrier
     assert all(e["donor"] in (1, 3) and e["old_hyperparameters"]["learning_rate"] == HOPELESS for e in first_round)
@@ -214,7 +215,7 @@ def test_a_replay_on_the_lineages_own_seed_reproduces_its_log(rescued, tmp_path)
     fresh = replay_specs(lineage, seeds=replay_seeds(lineage, 2, None), workloads=["digits_mlp"],
                          experiment_dir=tmp_path / "fresh")  # fmt: skip
     results = drive_specs([*own, *fresh], InProcessExecutor())
-    assert all(summary["status"] == "ok" for _, summary in results)
+    assert all(summary["status"] in ("ok", "target_reached") for _, summary in results)
     replayed = read_eval_rows(own[0].trial_dir())
     assert metric_rows(replayed) == metric_rows(read_eval_rows(lineage.trial_dir))
     assert [p.to_json() for p in read_schedule(own[0].trial_dir())] == [p.to_json() for p in lineage.schedule]
@@ -255,7 +256,7 @@ def test_an_exported_schedule_runs_the_schedule(rescued, tmp_path):
 
     assert main(["submit", str(exported), "--ruleset", "self", "--studies", "1", "--scale", "tiny",
                  "--workloads", "digits_mlp", "--experiment-dir", str(tmp_path / "scored"), "--quiet",
-                 "--executor", "inprocess"]) == 0  # fmt: skip
+                 "--executor", "inprocess", "--threads", "1"]) == 0  # fmt: skip
     summary = json.loads(next((tmp_path / "scored").glob("*/study_0/*/trial_1/summary.json")).read_text())
     assert summary["status"] in ("target_reached", "out_of_time"), summary.get("error")
 

@@ -67,10 +67,10 @@ def noisy(write_submission):
 @pytest.mark.parametrize("which", ["adamw", "noisy"])
 def test_sigkill_then_rerun_gives_the_straight_run_log(tmp_path, which, noisy):
     submission = noisy if which == "noisy" else SUBMISSIONS / "adamw" / "submission.py"
-    spec = make_spec(tmp_path / "killed", submission, max_steps=2400, eval_every_steps=200)
+    spec = make_spec(tmp_path / "killed", submission, workload_name="digits_mlp", max_steps=1200, eval_every_steps=100)
     straight_spec = replace(spec, experiment_dir=str(tmp_path / "straight"))
     straight = run_trial(straight_spec)
-    assert straight["steps"] == 2400
+    assert straight["steps"] == 1200
 
     code = "import sys, pickle; from algobench.trial import run_trial; run_trial(pickle.loads(bytes.fromhex(sys.argv[1])))"
     process = subprocess.Popen([sys.executable, "-c", code, pickle.dumps(spec).hex()], env=os.environ.copy())
@@ -90,7 +90,7 @@ def test_sigkill_then_rerun_gives_the_straight_run_log(tmp_path, which, noisy):
     assert resumed["status"] == straight["status"]
     assert resumed["preemption_count"] == 1
     rows = read_rows(spec.trial_dir())
-    assert [int(r["global_step"]) for r in rows] == list(range(200, 2401, 200))
+    assert [int(r["global_step"]) for r in rows] == list(range(100, 1201, 100))
     assert rows == read_rows(straight_spec.trial_dir())
 
 

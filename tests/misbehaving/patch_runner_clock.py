@@ -4,7 +4,8 @@ replaced, so that the submission time the trial reports is a twentieth of the tr
 process must notice.
 
 Only on digits_mlp; every other workload trains like AdamW. Every workload ends training after
-STEPS steps (AlgoPerf's TrainingCompleteError, a normal ending), which keeps the tests short.
+STEPS steps, digits_mlp after DIGITS_STEPS (AlgoPerf's TrainingCompleteError, a normal ending),
+which keeps the tests short.
 """
 
 import re
@@ -17,7 +18,8 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 2000
+STEPS = 20
+DIGITS_STEPS = 2000  # digits_mlp trains long enough to reach its target
 
 
 def misbehaves(workload):
@@ -78,7 +80,7 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
 
 
 def adamw_step(workload, model, model_state, batch, optimizer_state, global_step, rng):
-    if global_step >= STEPS:
+    if global_step >= (DIGITS_STEPS if misbehaves(workload) else STEPS):
         raise spec.TrainingCompleteError
     model.train()
     optimizer_state["optimizer"].zero_grad(set_to_none=True)
