@@ -49,13 +49,9 @@ PROTOCOL = {"v05_external": "algoperf-v0.5", "v05_self": "algoperf-v0.5", "v06_e
 
 @pytest.fixture(scope="module")
 def first_hits() -> pd.DataFrame:
-    # The extract is made locally from AlgoPerf's published logs and is not committed (it is
-    # their data): without it these checks skip.
-    if not FIXTURE.exists():
-        pytest.skip(
-            f"{FIXTURE.name} absent: run tests/scoring_fixtures/make_algoperf_fixture.py V05_LOGS V06_LOGS "
-            "on a local copy of mlcommons/submissions_algorithms' previous_leaderboards logs"
-        )
+    # A committed per-trial extract of AlgoPerf's published logs (first target hit of each of its
+    # 4,488 trials), derived by tests/scoring_fixtures/make_algoperf_fixture.py: CI checks the
+    # reproduction of the published scores on every run.
     return pd.read_csv(FIXTURE, dtype={"time_to_target": float})
 
 

@@ -101,41 +101,39 @@ def test_a_killed_tune_resumes_to_the_straight_runs_results(tmp_path):
         )
 
 
-def test_replay_export_and_score_of_a_tuned_experiment(tmp_path, capsys):
-    experiment = tmp_path / "exp"
-    assert main(tune_args(experiment, "--max-steps", "60", "--executor", "inprocess", "--no-stop-on-target")) == 0
-    halton = ["tune", str(ADAMW), "--tuner", "halton", "--trials", "2", "--max-steps", "60", "--eval-every", "10",
-              "--workloads", "digits_mlp", "--experiment-dir", str(experiment), "--scale", "tiny", "--threads", "1",
-              "--quiet", "--executor", "inprocess", "--no-stop-on-target"]  # fmt: skip
-    assert main(halton) == 0
-    capsys.readouterr()
+def test_replay_export_and_score_of_tuned_experiments(tmp_path, capsys):
+    pbt, halton = tmp_path / "pbt", tmp_path / "halton"
+    assert main(tune_args(pbt, "--max-steps", "60", "--executor", "inprocess", "--no-stop-on-target")) == 0
+    args = ["tune", str(ADAMW), "--tuner", "halton", "--trials", "2", "--max-steps", "60", "--eval-every", "10",
+            "--workloads", "digits_mlp", "--scale", "tiny", "--threads", "1", "--quiet", "--executor", "inprocess",
+            "--no-stop-on-target"]  # fmt: skip
+    assert main([*args, "--experiment-dir", str(halton)]) == 0
+    assert main([*args, "--experiment-dir", str(pbt)]) == 2  # one tuner run per workload and study
+    assert "already holds a pbt run (adamw_pbt) of digits_mlp study 0" in capsys.readouterr().err
 
-    assert main(["tune", "replay", str(experiment), "--workload", "digits_mlp", "--seeds", "2",
-                 "--executor", "inprocess", "--quiet"]) == 2  # two tuner runs: which one?  # fmt: skip
-    assert "2 tuner runs match" in capsys.readouterr().err
-    pbt_dir = experiment / "tuning/digits_mlp/study_0"
-    assert main(["tune", "replay", str(pbt_dir), "--seeds", "2", "--executor", "inprocess", "--quiet"]) == 0
-    replays = sorted((pbt_dir / "replay").glob("adamw_pbt_m*/study_*/digits_mlp_pytorch/trial_1/summary.json"))
-    assert len(replays) == 2
+    for experiment in (pbt, halton):
+        assert main(["tune", "replay", str(experiment), "--seeds", "2", "--executor", "inprocess", "--quiet"]) == 0
+    replays = sorted(pbt.glob("tuning/digits_mlp/study_0/replay/adamw_pbt_m*/study_*/digits_mlp_pytorch/trial_1"))
+    assert len(replays) == 2 and all((r / "summary.json").exists() for r in replays)
 
     out = tmp_path / "exported.py"
-    assert main(["tune", "export", str(pbt_dir), "--member", "2", "--out", str(out)]) == 0
+    assert main(["tune", "export", str(pbt), "--member", "2", "--out", str(out)]) == 0
     assert "HYPERPARAMETER_SCHEDULE = [" in out.read_text() and "--ruleset self" in capsys.readouterr().out
     from algobench.submission import load_submission
 
     assert load_submission(out).form == "algoperf"
 
-    assert main(["tune", "score", str(experiment), "--out", str(tmp_path / "scores")]) == 0
+    assert main(["tune", "score", str(pbt), str(halton), "--out", str(tmp_path / "scores")]) == 0
     printed = capsys.readouterr().out
     assert "algoperf" in printed and "equal_compute" in printed and "replay" in printed
-    assert "adamw_pbt" in printed and "adamw_halton" in printed
-    assert (tmp_path / "scores" / "times.csv").exists()
+    assert "adamw_pbt" in printed and "adamw_halton" in printed and "Kendall" in printed
+    assert {p.name for p in (tmp_path / "scores").iterdir()} == {"runs.csv", "times.csv", "scores.csv", "kendall.csv"}
 
 
 @pytest.mark.parametrize(
     ("extra", "config", "message"),
     [
-        (["--population", "1"], None, "the command line: population must be at least 2, got 1"),
+        (["--population", "1"], None, "the command line: population must be at least 2 (one member has no one to copy), got 1"),
         (["--quantile", "0.7"], None, "quantile must be in (0, 0.5], got 0.7"),
         (["--tuner", "bayes"], None, "unknown tuner 'bayes'; known tuners: halton, pbt"),
         ([], "explore: [learnin_rate]\n", "pbt.yaml: explore names 'learnin_rate', not a hyperparameter of"),

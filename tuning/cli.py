@@ -190,6 +190,7 @@ def run_tune(args: argparse.Namespace) -> int:
     from algobench.submission_check import check_submission_file
     from algobench.tuning.planning import SEARCH_SPACE_FILE, submission_name
     from algobench.tuning.search_space import load_search_space
+    from algobench.tuning.events import check_settings
     from algobench.tuning.tuners import TuningTask, make_settings, tuner_class
     from algobench.workloads.registry import expand_workload_names
 
@@ -219,9 +220,14 @@ def run_tune(args: argparse.Namespace) -> int:
             runs.append((task, make_settings(tuner_cls.Settings, args.tuner, layers, task)))
 
     summaries: list[dict[str, Any]] = []
-    with experiment_lock(experiment_dir), _make_executor(args) as executor:
-        for task, settings in runs:
-            summaries += tune_one(task, tuner_cls, settings, executor, args)
+    tuners = []
+    for task, settings in runs:
+        tuner = tuner_cls(task, settings)
+        check_settings(task.tuning_dir, settings_record(task, tuner, args))
+        tuners.append((task, tuner))
+    with experiment_lock(experiment_dir), _make_executor(args, workloads) as executor:
+        for task, tuner in tuners:
+            summaries += tune_one(task, tuner, executor, args)
     print(format_table(summarize_workloads(summaries), experiment_dir))
     failed = (TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.INVALID)
     if summaries and all(TrialStatus.parse(s.get("status")) in failed for s in summaries):
@@ -230,14 +236,13 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def tune_one(task: Any, tuner_cls: type, settings: Any, executor: Any, args: argparse.Namespace) -> list[dict]:
+def tune_one(task: Any, tuner: Any, executor: Any, args: argparse.Namespace) -> list[dict]:
     """One tuner run (one workload, one study) to its end; the final summaries of its members."""
     from algobench.tuning.driver import drive
-    from algobench.tuning.events import RecordingTuner, TimedExecutor, check_or_write_settings
+    from algobench.tuning.events import RecordingTuner, TimedExecutor, check_settings
 
-    tuner = tuner_cls(task, settings)
     record = settings_record(task, tuner, args)
-    check_or_write_settings(task.tuning_dir, record)
+    check_settings(task.tuning_dir, record, write=True)
     metric_key = f"validation/{_metric_name(task.workload_name)}"
     recorder = RecordingTuner(tuner, task.tuning_dir, task.member_dir, metric_key)
     timed = TimedExecutor(executor, recorder)
@@ -430,7 +435,7 @@ def _metric_name(workload: str) -> str:
     return workload_info(workload).target_metric_name
 
 
-def _make_executor(args: argparse.Namespace) -> Any:
+def _make_executor(args: argparse.Namespace, workloads: Sequence[str] = ()) -> Any:
     """The process executor with as many segments at once as the cores allow (or in-process)."""
     from algobench.executors.inprocess import InProcessExecutor
     from algobench.executors.process import ProcessExecutor
@@ -448,7 +453,17 @@ def _make_executor(args: argparse.Namespace) -> Any:
             f"{available_cores()} cores here; running {fair} at a time",
             file=sys.stderr,
         )
-    return ProcessExecutor(parallel=parallel, show_progress=False, preload=("algobench.workloads.registry",))
+    return ProcessExecutor(parallel=parallel, show_progress=False, preload=preload_modules(workloads))
+
+
+def preload_modules(workloads: Sequence[str]) -> tuple[str, ...]:
+    """What the trial processes' fork server imports once, so that each of a population's many
+    short segments starts in milliseconds: the workloads' modules, and torch's compiler front end,
+    which the first torch optimizer a submission builds imports (seconds, every process)."""
+    from algobench.workloads.registry import workload_info
+
+    modules = [workload_info(name).class_path.split(":")[0] for name in workloads]
+    return ("algobench.workloads.registry", "torch._dynamo", *dict.fromkeys(modules))
 
 
 # --- algobench tune replay / export / score / plot ----------------------------------------------------
@@ -510,7 +525,7 @@ def run_replay(args: argparse.Namespace) -> int:
             experiment_dir / "replay.json",
             {"lineage": str(lineage.trial_dir), "member": lineage.member, "own_seed": args.own_seed, "seeds": seeds},
         )
-        with _make_executor(args) as executor:
+        with _make_executor(args, workloads) as executor:
             results = drive_specs(specs, executor, on_result=report)
     summaries = [s for _, s in results if s is not None]
     print(format_table(summarize_workloads(summaries), experiment_dir))

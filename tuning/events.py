@@ -103,12 +103,19 @@ def _json_safe(value: Any) -> Any:
 # --- settings -----------------------------------------------------------------------------------
 
 
-def check_or_write_settings(tuning_dir: Path, record: Mapping[str, Any]) -> None:
-    """Write ``settings.json``, or check that a previous run's matches ``record`` (to resume it)."""
+def check_settings(tuning_dir: Path, record: Mapping[str, Any], write: bool = False) -> None:
+    """Check that a previous run's ``settings.json`` matches ``record`` (to resume it); with
+    ``write``, write it when there is none."""
     path = Path(tuning_dir) / SETTINGS_FILE
     previous = read_json(path)
     record = _json_safe(dict(record))
     if previous is not None:
+        if (previous.get("tuner"), previous.get("name")) != (record.get("tuner"), record.get("name")):
+            raise AlgobenchError(
+                f"{path.parents[3]} already holds a {previous.get('tuner')} run ({previous.get('name')}) of "
+                f"{previous.get('workload')} study {previous.get('study')}: an experiment directory holds one tuner "
+                f"run per workload and study; use another --experiment-dir (`algobench tune score` compares several)"
+            )
         for key in sorted(set(previous) | set(record)):
             if key == "algobench_version":
                 continue
@@ -120,7 +127,8 @@ def check_or_write_settings(tuning_dir: Path, record: Mapping[str, Any]) -> None
                     f"settings: rerun with them, or use another --experiment-dir"
                 )
         return
-    write_json(path, record)
+    if write:
+        write_json(path, record)
 
 
 def _first_difference(old: Any, new: Any) -> str:

@@ -9,7 +9,7 @@ import torch
 from algobench import spec
 from algobench.schedules import warmup_cosine
 
-STEPS = 20
+STEPS = 5
 
 
 class ShortAdamW(torch.optim.AdamW):

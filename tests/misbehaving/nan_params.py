@@ -11,7 +11,7 @@ import torch
 from algobench import spec
 from algobench.schedules import warmup_cosine
 
-STEPS = 20
+STEPS = 5
 
 
 class NaNAdamW(torch.optim.AdamW):

@@ -3,8 +3,8 @@ validation_target_value, on the class, its bases and the instance) so that every
 as reaching it.
 
 Only on digits_mlp; every other workload trains like AdamW. Every workload ends training after
-STEPS steps, digits_mlp after DIGITS_STEPS (AlgoPerf's TrainingCompleteError, a normal ending),
-which keeps the tests short.
+STEPS steps (AlgoPerf's TrainingCompleteError, a normal ending), which keeps the tests short; too
+few for digits_mlp to reach its real target, so any "reached" is the patch's.
 """
 
 import contextlib
@@ -14,8 +14,7 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 20
-DIGITS_STEPS = 800  # digits_mlp trains long enough to reach its target
+STEPS = 5
 
 
 def misbehaves(workload):
@@ -46,7 +45,7 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
 
 
 def adamw_step(workload, model, model_state, batch, optimizer_state, global_step, rng):
-    if global_step >= (DIGITS_STEPS if misbehaves(workload) else STEPS):
+    if global_step >= STEPS:
         raise spec.TrainingCompleteError
     model.train()
     optimizer_state["optimizer"].zero_grad(set_to_none=True)

@@ -9,7 +9,7 @@ from algoperf import spec
 
 from algobench.schedules import warmup_cosine
 
-STEPS = 20
+STEPS = 5
 
 
 def misbehaves(workload):
