@@ -49,6 +49,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         problem = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     aside = path.with_name(path.name + CORRUPT_SUFFIX)
     os.replace(path, aside)
+    unreadable = f"{path} could not be read ({problem}); set aside as {aside.name}"
     if previous.exists():
         try:
             state = _read(previous)
@@ -56,8 +57,8 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
             os.replace(previous, previous.with_name(previous.name + CORRUPT_SUFFIX))
         else:
             step = getattr(state.get("bookkeeping"), "global_step", "?")
-            return state, f"{path} could not be read ({problem}); set aside as {aside.name}, resumed from {previous.name} at step {step}"
-    return None, f"{path} could not be read ({problem}); set aside as {aside.name}, the trial restarts from step 0"
+            return state, f"{unreadable}, resumed from {previous.name} at step {step}"
+    return None, f"{unreadable}, the trial restarts from step 0"
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -499,7 +499,9 @@ class TrialRunner:
         self._rng_states = learner["rng"]
         self.state = saved["bookkeeping"]
         applied = self.state.global_step
-        self._pending = [p for p in sorted(self.config.schedule, key=lambda p: p.global_step) if p.global_step >= applied]
+        self._pending = [
+            p for p in sorted(self.config.schedule, key=lambda p: p.global_step) if p.global_step >= applied
+        ]
         self._pending = [p for p in self._pending if not _already_applied(p, self.state.schedule)]
         self._wall_origin = (self._clock.wall(), self.state.clocks.wall)
 
@@ -545,7 +547,9 @@ def _unpack_update(returned: Any, where: str) -> tuple[Any, Any, Any]:
     """AlgoPerf's (optimizer_state, params, model_state), or a clear error naming the function."""
     if not isinstance(returned, tuple | list) or len(returned) != 3:
         shown = type(returned).__name__ if not isinstance(returned, tuple | list) else f"{len(returned)} values"
-        raise SubmissionError(f"{where} must return (optimizer_state, current_param_container, model_state), got {shown}")
+        raise SubmissionError(
+            f"{where} must return (optimizer_state, current_param_container, model_state), got {shown}"
+        )
     optimizer_state, model, model_state = returned
     if not isinstance(model, torch.nn.Module):
         raise SubmissionError(f"{where} returned a {type(model).__name__} as current_param_container, not the model")

@@ -28,7 +28,6 @@ from algobench.errors import DivergedError, SubmissionError
 from algobench.hyperparameters import Hyperparameters
 from algobench.submission_check import ALGOPERF_REQUIRED, resolve_submission_path
 
-
 # The keyword arguments the runner passes, exactly as AlgoPerf's submission_runner names them.
 UPDATE_PARAMS_ARGS = (
     "workload", "current_param_container", "current_params_types", "model_state",
@@ -99,9 +98,7 @@ class Submission:
             )
         return workload.default_batch_size
 
-    def apply_hyperparameters(
-        self, optimizer_state: Any, old: Mapping[str, Any], changes: Mapping[str, Any]
-    ) -> None:
+    def apply_hyperparameters(self, optimizer_state: Any, old: Mapping[str, Any], changes: Mapping[str, Any]) -> None:
         """Write ``changes`` into the torch optimizer(s) and scheduler(s) in ``optimizer_state``.
 
         A learning-rate change scales the base values, so the schedule keeps its shape: after it,

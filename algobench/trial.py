@@ -9,6 +9,7 @@ after writing ``error.txt`` and no summary, so that a rerun retries the trial.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -87,7 +88,9 @@ def run_trial(
         write_json(trial_dir / META_FILE, meta_data(spec))
     except Exception as error:
         raise _infrastructure(spec, "preparing the trial", error) from None
-    bad = {k: type(v).__name__ for k, v in (spec.hyperparameters or {}).items() if not isinstance(v, HYPERPARAMETER_TYPES)}
+    bad = {
+        k: type(v).__name__ for k, v in (spec.hyperparameters or {}).items() if not isinstance(v, HYPERPARAMETER_TYPES)
+    }
     if bad:
         return _finish(spec, failed_summary(spec, workload, config, f"hyperparameters of the wrong type: {bad}"))
     try:
@@ -168,10 +171,8 @@ def _infrastructure(spec: TrialSpec, doing: str, error: BaseException) -> Infras
 
 
 def _write_error(spec: TrialSpec, error: BaseException) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the directory itself may have failed; the error still reaches the user
         (spec.trial_dir() / ERROR_FILE).write_text("".join(traceback.format_exception(error)))
-    except OSError:
-        pass  # the directory itself is what failed; the error still reaches the user
 
 
 def write_schedule(trial_dir: Path, schedule: list[ChangePoint]) -> None:

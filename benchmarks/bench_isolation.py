@@ -39,14 +39,18 @@ def main() -> None:
     parser.add_argument("--submission", default=str(NADAMW))
     parser.add_argument("extra", nargs="*", help="more `algobench submit` options, after --")
     args = parser.parse_args()
-    run("inprocess", argparse.Namespace(**{**vars(args), "extra": [*args.extra, "--studies", "1", "--trials", "1"]}))
+    warm = argparse.Namespace(**{**vars(args), "extra": [*args.extra, "--studies", "1", "--trials", "1"]})
+    run("inprocess", warm)  # generates and caches the data both executors then read
     times: dict[str, list[float]] = {"inprocess": [], "process": []}
     for repeat in range(args.repeats):
         for executor in ("inprocess", "process"):
             times[executor].append(run(executor, args))
             print(f"repeat {repeat + 1}: {executor:<9} {times[executor][-1]:7.1f} s", flush=True)
     inprocess, process = statistics.median(times["inprocess"]), statistics.median(times["process"])
-    print(f"median wall: inprocess {inprocess:.1f} s, process {process:.1f} s, process/inprocess {process / inprocess:.3f}")
+    print(
+        f"median wall: inprocess {inprocess:.1f} s, process {process:.1f} s, "
+        f"process/inprocess {process / inprocess:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -146,7 +146,9 @@ def test_the_driver_forks_trials_on_disk_and_the_clone_replays_exactly(tmp_path)
     requests = [
         TrialRequest(trial=1, hyperparameters=HP, until_step=40),
         TrialRequest(trial=2, hyperparameters=HP, until_step=40),
-        TrialRequest(trial=2, hyperparameters=HP, fork_from=1, change_step=40, changes={"learning_rate": 8e-3}, round=1),
+        TrialRequest(
+            trial=2, hyperparameters=HP, fork_from=1, change_step=40, changes={"learning_rate": 8e-3}, round=1
+        ),
         TrialRequest(trial=1, hyperparameters=HP),
     ]
     results = drive(FixedTrials(requests), InProcessExecutor(), make_spec)

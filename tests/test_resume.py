@@ -72,7 +72,9 @@ def test_sigkill_then_rerun_gives_the_straight_run_log(tmp_path, which, noisy):
     straight = run_trial(straight_spec)
     assert straight["steps"] == 1200
 
-    code = "import sys, pickle; from algobench.trial import run_trial; run_trial(pickle.loads(bytes.fromhex(sys.argv[1])))"
+    code = (
+        "import sys, pickle; from algobench.trial import run_trial; run_trial(pickle.loads(bytes.fromhex(sys.argv[1])))"
+    )
     process = subprocess.Popen([sys.executable, "-c", code, pickle.dumps(spec).hex()], env=os.environ.copy())
     eval_file = spec.trial_dir() / EVAL_FILE
     deadline = time.monotonic() + 120

@@ -226,9 +226,7 @@ def test_a_summary_of_random_bytes_or_a_list_is_a_named_problem_not_a_crash(tmp_
         trial = tmp_path / "sub" / "study_0" / "digits_mlp_pytorch" / f"trial_{index + 1}"
         trial.mkdir(parents=True)
         (trial / "summary.json").write_bytes(content)
-        (trial / "eval_measurements.csv").write_text(
-            "global_step,score,validation/accuracy\n10,1.0,0.5\n20,2.0,0.97\n"
-        )
+        (trial / "eval_measurements.csv").write_text("global_step,score,validation/accuracy\n10,1.0,0.5\n20,2.0,0.97\n")
     assert main(["score", str(tmp_path), "--strict"]) == 2  # strict: named problems refuse
     err = capsys.readouterr().err
     assert "trial_1/summary.json" in err and "Traceback" not in err

@@ -11,6 +11,7 @@ seed for seed. Its state is the trial directories: a rerun skips the trials that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,14 +51,14 @@ def _plain(value: Any) -> Any:
 class HaltonSettings(Settings):
     trials: int = setting(5, "int", "trials per study (AlgoPerf's external tuning: 5)")
 
-    def check(self, task: TuningTask, source: str) -> None:
-        super().check(task, source)
+    def check(self, task: TuningTask, where: Callable[..., str]) -> None:
+        super().check(task, where)
         if self.trials < 1:
-            raise AlgobenchError(f"{source}: trials must be at least 1, got {self.trials}")
+            raise AlgobenchError(f"{where('trials')}: trials must be at least 1, got {self.trials}")
         points = task.search_space.fixed_points
         if points is not None and self.trials > len(points):
             raise AlgobenchError(
-                f"{source}: trials {self.trials} but {task.search_space.source} lists only {len(points)} points"
+                f"{where('trials')}: trials {self.trials} but {task.search_space.source} lists only {len(points)} points"
             )
 
 

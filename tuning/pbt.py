@@ -87,61 +87,61 @@ class PBTSettings(Settings):
         None, "points?", "the members' starting hyperparameters (default: Halton points of the search space)"
     )
 
-    def check(self, task: TuningTask, source: str) -> None:
-        super().check(task, source)
+    def check(self, task: TuningTask, where: Callable[..., str]) -> None:
+        super().check(task, where)
         if self.population < 2:
-            raise AlgobenchError(f"{source}: population must be at least 2 (one member has no one to copy), got {self.population}")
+            raise AlgobenchError(f"{where('population')}: population must be at least 2 (one member has no one to copy), got {self.population}")
         if not 0 < self.quantile <= 0.5:
-            raise AlgobenchError(f"{source}: quantile must be in (0, 0.5], got {self.quantile}")
+            raise AlgobenchError(f"{where('quantile')}: quantile must be in (0, 0.5], got {self.quantile}")
         if self.mode not in MODES:
-            raise AlgobenchError(f"{source}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise AlgobenchError(f"{where('mode')}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.selection not in SELECTIONS:
-            raise AlgobenchError(f"{source}: selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
+            raise AlgobenchError(f"{where('selection')}: selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if not 0 <= self.resample_probability <= 1:
-            raise AlgobenchError(f"{source}: resample_probability must be in [0, 1], got {self.resample_probability}")
+            raise AlgobenchError(f"{where('resample_probability')}: resample_probability must be in [0, 1], got {self.resample_probability}")
         if not self.perturbation_factors or any(f <= 0 for f in self.perturbation_factors):
-            raise AlgobenchError(f"{source}: perturbation_factors must be positive numbers, got {self.perturbation_factors}")
+            raise AlgobenchError(f"{where('perturbation_factors')}: perturbation_factors must be positive numbers, got {self.perturbation_factors}")
         if self.fitness_evals < 1:
-            raise AlgobenchError(f"{source}: fitness_evals must be at least 1, got {self.fitness_evals}")
+            raise AlgobenchError(f"{where('fitness_evals')}: fitness_evals must be at least 1, got {self.fitness_evals}")
         if self.burn_in < 0:
-            raise AlgobenchError(f"{source}: burn_in must be at least 0, got {self.burn_in}")
+            raise AlgobenchError(f"{where('burn_in')}: burn_in must be at least 0, got {self.burn_in}")
         interval = self.resolved_interval(task)
         if interval < 1:
-            raise AlgobenchError(f"{source}: interval must be at least 1 step, got {interval}")
+            raise AlgobenchError(f"{where('interval')}: interval must be at least 1 step, got {interval}")
         if self.eval_every_steps is not None and interval % self.eval_every_steps:
             raise AlgobenchError(
-                f"{source}: interval {interval} is not a multiple of eval_every_steps {self.eval_every_steps}: "
+                f"{where('interval', 'eval_every_steps')}: interval {interval} is not a multiple of eval_every_steps {self.eval_every_steps}: "
                 f"fitness must be measured at the barriers"
             )
         if self.max_steps is not None and interval > self.max_steps:
-            raise AlgobenchError(f"{source}: interval {interval} is longer than max_steps {self.max_steps}: no decision")
+            raise AlgobenchError(f"{where('interval', 'max_steps')}: interval {interval} is longer than max_steps {self.max_steps}: no decision")
         names = {d.name for d in task.search_space.dimensions}
         where = task.search_space.source
         for key in ("explore", "fixed"):
             unknown = [n for n in getattr(self, key) or () if n not in names]
             if unknown:
                 raise AlgobenchError(
-                    f"{source}: {key} names {', '.join(map(repr, unknown))}, not a hyperparameter of {where} "
+                    f"{where(key)}: {key} names {', '.join(map(repr, unknown))}, not a hyperparameter of {where} "
                     f"({', '.join(sorted(names)) or 'no ranges or choices'})"
                 )
         if self.initial_points is not None:
             if len(self.initial_points) < self.population:
                 raise AlgobenchError(
-                    f"{source}: initial_points lists {len(self.initial_points)} points for a population of {self.population}"
+                    f"{where('initial_points')}: initial_points lists {len(self.initial_points)} points for a population of {self.population}"
                 )
             space_names = names | {k for p in task.search_space.fixed_points or () for k in p}
             for point in self.initial_points:
                 unknown = sorted(set(point) - space_names)
                 if unknown:
                     raise AlgobenchError(
-                        f"{source}: initial_points names {', '.join(map(repr, unknown))}, not a hyperparameter of {where}"
+                        f"{where('initial_points')}: initial_points names {', '.join(map(repr, unknown))}, not a hyperparameter of {where}"
                     )
         if self.explore is not None:
             changeable = changeable_names(task.submission_path)
             refused = [n for n in self.explore if n not in changeable]
             if refused:
                 raise AlgobenchError(
-                    f"{source}: explore names {', '.join(map(repr, refused))}, which the runner cannot change mid-run "
+                    f"{where('explore')}: explore names {', '.join(map(repr, refused))}, which the runner cannot change mid-run "
                     f"for {task.submission_path} (it can change: {', '.join(sorted(changeable))})"
                 )
 

@@ -110,11 +110,13 @@ class Settings:
         None, "int?", "evaluate every this many steps (default: the workload's time-based period)"
     )
 
-    def check(self, task: TuningTask, source: str) -> None:
+    def check(self, task: TuningTask, where: Callable[..., str]) -> None:
+        """Raise one ``AlgobenchError`` line for a bad value; ``where(*keys)`` names the source of the
+        setting(s) concerned (a file, the command line, or the defaults)."""
         for name in ("max_steps", "eval_every_steps"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise AlgobenchError(f"{source}: {name} must be at least 1, got {value}")
+                raise AlgobenchError(f"{where(name)}: {name} must be at least 1, got {value}")
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -143,7 +145,12 @@ def make_settings(
             values[key] = _READERS[known[key].metadata["kind"]](raw, f"{source}: {key}")
             where[key] = source
     settings = cls(**values)
-    settings.check(task, " / ".join(dict.fromkeys(where.values())) or f"{tuner} settings")
+
+    def source(*keys: str) -> str:
+        named = [where[key] for key in keys if key in where]
+        return " / ".join(dict.fromkeys(named)) or f"{tuner} defaults"
+
+    settings.check(task, source)
     return settings
 
 

@@ -45,7 +45,7 @@ class Executor(abc.ABC):
         """Start several trials at once (SLURM submits them as one job array)."""
         return [self.submit(spec) for spec in specs]
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most executors hold nothing to release
         """Release workers and processes; pending futures are cancelled."""
 
     def __enter__(self) -> Executor:

@@ -55,7 +55,8 @@ def check_clocks(reports: Sequence[Report], parent_start: float, parent_end: flo
             before = reports[index - 1].row
             for column in CLOCK_COLUMNS:
                 if row[column] < before[column]:
-                    return f"step {row.get('global_step')}: {column} went backwards ({before[column]:.3f} -> {row[column]:.3f} s)"
+                    went = f"{before[column]:.3f} -> {row[column]:.3f} s"
+                    return f"step {row.get('global_step')}: {column} went backwards ({went})"
             claimed = row["total_duration"] - reports[0].row["total_duration"]
             seen = report.parent_time - parent_start
             if claimed > seen + ABSOLUTE_SLACK_SEC:

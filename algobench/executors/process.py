@@ -15,6 +15,7 @@ it ran past its timeout; ``failed`` with the cause when it died inside the submi
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -85,7 +86,9 @@ class ProcessExecutor(Executor):
         spec.trial_dir().mkdir(parents=True, exist_ok=True)
         receiver, sender = self._context.Pipe(duplex=False)
         phase = self._context.RawValue("i", 0)
-        process = self._context.Process(target=_child_main, args=(spec, sender, phase), name=f"trial {spec.trial_dir()}")
+        process = self._context.Process(
+            target=_child_main, args=(spec, sender, phase), name=f"trial {spec.trial_dir()}"
+        )
         bar = _progress_bar(spec) if self._show_progress else None
         started = time.monotonic()
         process.start()
@@ -154,12 +157,18 @@ class ProcessExecutor(Executor):
         if phase == 1:
             from algobench.trial import record_failure
 
-            return record_failure(spec, TrialStatus.FAILED, f"the trial process {died} inside the submission's code (last evaluation at step {last_step})")
+            return record_failure(
+                spec,
+                TrialStatus.FAILED,
+                f"the trial process {died} inside the submission's code (last evaluation at step {last_step})",
+            )
         cause = outcome.get("infrastructure") or f"the trial process {died} in algobench's own code"
         path = spec.trial_dir() / ERROR_FILE
         if not path.exists():
             path.write_text(cause + "\n")
-        raise InfrastructureError(f"{spec.trial_dir()}: {cause}; see {path.name} and {OUTPUT_FILE} there; a rerun retries it")
+        raise InfrastructureError(
+            f"{spec.trial_dir()}: {cause}; see {path.name} and {OUTPUT_FILE} there; a rerun retries it"
+        )
 
 
 def _checked(spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float) -> Summary:
@@ -196,10 +205,8 @@ def _describe_exit(exitcode: int | None) -> str:
 def _kill_group(pid: int | None) -> None:
     if pid is None:
         return
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _progress_bar(spec: TrialSpec) -> Any:
@@ -224,10 +231,8 @@ def _child_main(spec: TrialSpec, sender: Any, phase: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def send(kind: str, payload: Any) -> None:
-        try:
-            sender.send((kind, payload))
-        except (OSError, ValueError):
-            pass  # the submission closed our pipe: the parent still reads the trial directory
+        with contextlib.suppress(OSError, ValueError):  # the submission closed our pipe: the
+            sender.send((kind, payload))  # parent still reads the trial directory
 
     from algobench.trial import run_trial
 
