@@ -203,13 +203,12 @@ def _algoperf_times(table: pd.DataFrame, notes: list[str]) -> dict[tuple[str, st
         if "protocol algobench-v1 expects" not in message:  # a population is not AlgoPerf's 3 x 5, by design
             notes.append(message)
     study = result.study_times
-    return {
-        (row.submission, row.workload, int(row.study)): float(row.time_to_target)
-        for row in study.itertuples()
-    }
+    return {(row.submission, row.workload, int(row.study)): float(row.time_to_target) for row in study.itertuples()}
 
 
-def _replay_time(tuning_dir: Path, settings: dict[str, Any], member_dirs: list[Path], notes: list[str]) -> tuple[float, int]:
+def _replay_time(
+    tuning_dir: Path, settings: dict[str, Any], member_dirs: list[Path], notes: list[str]
+) -> tuple[float, int]:
     """The median over fresh seeds of the best member's replays on the tuned workload."""
     from algobench.tuning.lineage import REPLAY_DIR, best_member
 
@@ -228,7 +227,9 @@ def _replay_time(tuning_dir: Path, settings: dict[str, Any], member_dirs: list[P
         if record.get("own_seed"):
             continue  # a reproduction, not a fresh seed
         ttt = summary.get("time_to_target")
-        times.append(math.inf if ttt is None or summary.get("status") in ("failed", "timeout", "invalid") else float(ttt))
+        times.append(
+            math.inf if ttt is None or summary.get("status") in ("failed", "timeout", "invalid") else float(ttt)
+        )
     if not times:
         notes.append(
             f"{settings['name']} {settings['workload']} study {settings['study']}: no replays of its best member "

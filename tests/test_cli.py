@@ -15,8 +15,9 @@ ADAMW = SUBMISSIONS / "adamw" / "submission.py"
 
 
 def submit(*args: str) -> int:
-    """``algobench submit`` at the tiny scale (seconds per trial), each trial in its own process."""
-    return main(["submit", *args, "--quiet", "--scale", "tiny"])
+    """``algobench submit`` at the tiny scale, one thread per trial (seconds per trial, and no two
+    threads fighting over a core busy with other tests), each trial in its own process."""
+    return main(["submit", *args, "--quiet", "--scale", "tiny", "--threads", "1"])
 
 
 def flat_hparams(trial_dir) -> dict:
@@ -193,11 +194,11 @@ def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
     import time
 
     experiment = tmp_path / "exp"
-    command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "mnist1d",
+    command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
                "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment), "--quiet",
-               "--no-stop-on-target", "--scale", "tiny"]  # fmt: skip
+               "--no-stop-on-target", "--scale", "tiny", "--threads", "1"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    eval_file = experiment / "adamw/study_0/mnist1d_pytorch/trial_1/eval_measurements.csv"
+    eval_file = experiment / "adamw/study_0/digits_mlp_pytorch/trial_1/eval_measurements.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
         time.sleep(0.05)

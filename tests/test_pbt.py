@@ -92,7 +92,10 @@ def task(tmp_path: Path, space_path: Path | None = None) -> TuningTask:
         ({"fixed": ["momentum"]}, "fixed names 'momentum', not a hyperparameter of"),
         ({"explore": ["warmup_factor"]}, "explore names 'warmup_factor', which the runner cannot change mid-run"),
         ({"initial_points": [{"learning_rate": 1e-3}]}, "initial_points lists 1 points for a population of 8"),
-        ({"population": 2, "initial_points": [{"lr": 1}, {"lr": 2}]}, "initial_points names 'lr', not a hyperparameter"),
+        (
+            {"population": 2, "initial_points": [{"lr": 1}, {"lr": 2}]},
+            "initial_points names 'lr', not a hyperparameter",
+        ),
         ({"interval": 30, "eval_every_steps": 20}, "interval 30 is not a multiple of eval_every_steps 20"),
         ({"interval": 50, "max_steps": 40}, "interval 50 is longer than max_steps 40"),
         ({"perturbation_factors": [1.2, -1]}, "perturbation_factors must be positive numbers"),

@@ -133,7 +133,11 @@ def test_replay_export_and_score_of_tuned_experiments(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "config", "message"),
     [
-        (["--population", "1"], None, "the command line: population must be at least 2 (one member has no one to copy), got 1"),
+        (
+            ["--population", "1"],
+            None,
+            "the command line: population must be at least 2 (one member has no one to copy), got 1",
+        ),
         (["--quantile", "0.7"], None, "quantile must be in (0, 0.5], got 0.7"),
         (["--tuner", "bayes"], None, "unknown tuner 'bayes'; known tuners: halton, pbt"),
         ([], "explore: [learnin_rate]\n", "pbt.yaml: explore names 'learnin_rate', not a hyperparameter of"),

@@ -72,13 +72,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.__class__ = _TuneParser
     parser.add_argument("submission", help="path of the submission file (AlgoPerf or native form)")
     parser.add_argument("--tuner", default="pbt", help="pbt (default) or halton; see the list below")
-    parser.add_argument("--workloads", default="digits_mlp", help="comma-separated workloads, or suite (default: %(default)s)")
-    parser.add_argument("--studies", type=int, default=1, help="independent tuner runs per workload (default: %(default)s)")
+    parser.add_argument(
+        "--workloads", default="digits_mlp", help="comma-separated workloads, or suite (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--studies", type=int, default=1, help="independent tuner runs per workload (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the starting points and every tuner decision")
     parser.add_argument("--experiment-dir", default=DEFAULT_EXPERIMENT_DIR, help="default: %(default)s")
-    parser.add_argument("--name", default=None, help="the submission's folder in the experiment (default: <submission>_<tuner>)")
-    parser.add_argument("--search-space", default=None, help="default: the tuning_search_space.json next to the submission")
-    parser.add_argument("--config", default=None, metavar="FILE.yaml", help="tuner settings (flags below override them)")
+    parser.add_argument(
+        "--name", default=None, help="the submission's folder in the experiment (default: <submission>_<tuner>)"
+    )
+    parser.add_argument(
+        "--search-space", default=None, help="default: the tuning_search_space.json next to the submission"
+    )
+    parser.add_argument(
+        "--config", default=None, metavar="FILE.yaml", help="tuner settings (flags below override them)"
+    )
     for flag, name, kind, text in SETTING_FLAGS:
         parser.add_argument(flag, dest=f"setting_{name}", type=kind, default=None, help=text, metavar=name.upper())
     _add_run_options(parser)
@@ -94,16 +104,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_run_options(parser: argparse.ArgumentParser, tuning: bool = True) -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: %(default)s")
     if tuning:
-        parser.add_argument("--scale", choices=("cpu", "gpu", "tiny"), default="cpu", help="problem size (default: %(default)s)")
+        parser.add_argument(
+            "--scale", choices=("cpu", "gpu", "tiny"), default="cpu", help="problem size (default: %(default)s)"
+        )
         parser.add_argument("--data-dir", default=None, help="dataset folder, for workloads that read one from disk")
         parser.add_argument(
             "--no-stop-on-target", dest="stop_on_target", action="store_false",
             help="members train to the budget even after reaching the target",
         )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (default: %(default)s)")
-    parser.add_argument(
-        "--parallel", type=int, default=None, help="segments at once (default: the cores / --threads)"
-    )
+    parser.add_argument("--parallel", type=int, default=None, help="segments at once (default: the cores / --threads)")
     parser.add_argument("--trial-timeout", type=float, default=None, help="kill a segment after this many seconds")
     parser.add_argument(
         "--executor", choices=("process", "inprocess"), default="process",
@@ -188,9 +198,9 @@ def run_tune(args: argparse.Namespace) -> int:
     from algobench.lock import experiment_lock
     from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.submission_check import check_submission_file
+    from algobench.tuning.events import check_settings
     from algobench.tuning.planning import SEARCH_SPACE_FILE, submission_name
     from algobench.tuning.search_space import load_search_space
-    from algobench.tuning.events import check_settings
     from algobench.tuning.tuners import TuningTask, make_settings, tuner_class
     from algobench.workloads.registry import expand_workload_names
 
@@ -250,7 +260,8 @@ def tune_one(task: Any, tuner: Any, executor: Any, args: argparse.Namespace) -> 
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     say(f"{where}: {tuner.name} with {record['members']} members -> {task.tuning_dir}")
     if getattr(tuner, "kept_fixed", ()):
-        say(f"{where}: kept fixed (the runner cannot change them mid-run, or listed as fixed): {', '.join(tuner.kept_fixed)}")
+        kept = ", ".join(tuner.kept_fixed)
+        say(f"{where}: kept fixed (the runner cannot change them mid-run, or listed as fixed): {kept}")
     if hasattr(tuner, "observer"):
         tuner.observer = lambda report: say(f"{where} {format_report(report)}")
     failures: list[str] = []
@@ -388,7 +399,7 @@ def _setting_layers(args: argparse.Namespace, tuner_cls: type) -> list[tuple[str
     if args.config:
         layers.append((args.config, read_config(args.config)))
     flags = {}
-    for flag, name, _, _ in SETTING_FLAGS:
+    for _, name, _, _ in SETTING_FLAGS:
         value = getattr(args, f"setting_{name}")
         if value is not None:
             flags[name] = value
@@ -458,12 +469,13 @@ def _make_executor(args: argparse.Namespace, workloads: Sequence[str] = ()) -> A
 
 def preload_modules(workloads: Sequence[str]) -> tuple[str, ...]:
     """What the trial processes' fork server imports once, so that each of a population's many
-    short segments starts in milliseconds: the workloads' modules, and torch's compiler front end,
-    which the first torch optimizer a submission builds imports (seconds, every process)."""
+    short segments does not: the workloads' modules; torch's compiler front end, which the first
+    torch optimizer a submission builds imports; scikit-learn's datasets, which the digits
+    workloads import when they load their data (each of these costs a process 1-3 s)."""
     from algobench.workloads.registry import workload_info
 
     modules = [workload_info(name).class_path.split(":")[0] for name in workloads]
-    return ("algobench.workloads.registry", "torch._dynamo", *dict.fromkeys(modules))
+    return ("algobench.workloads.registry", "torch._dynamo", "sklearn.datasets", *dict.fromkeys(modules))
 
 
 # --- algobench tune replay / export / score / plot ----------------------------------------------------
@@ -518,7 +530,10 @@ def run_replay(args: argparse.Namespace) -> int:
         if args.quiet:
             return
         where = f"  {spec.workload_name} seed {spec.seed}"
-        print(f"{where}: {_outcome(summary) if summary else 'not finished: ' + str(error).splitlines()[0]}", file=sys.stderr)
+        print(
+            f"{where}: {_outcome(summary) if summary else 'not finished: ' + str(error).splitlines()[0]}",
+            file=sys.stderr,
+        )
 
     with experiment_lock(experiment_dir):
         write_json(
@@ -563,4 +578,3 @@ def run_plot(args: argparse.Namespace) -> int:
     out = plot_pbt_run(tuning_dir, args.out or tuning_dir / "pbt.png")
     print(f"wrote {out}")
     return 0
-

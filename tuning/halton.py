@@ -57,9 +57,8 @@ class HaltonSettings(Settings):
             raise AlgobenchError(f"{where('trials')}: trials must be at least 1, got {self.trials}")
         points = task.search_space.fixed_points
         if points is not None and self.trials > len(points):
-            raise AlgobenchError(
-                f"{where('trials')}: trials {self.trials} but {task.search_space.source} lists only {len(points)} points"
-            )
+            listed = f"{task.search_space.source} lists only {len(points)} points"
+            raise AlgobenchError(f"{where('trials')}: trials {self.trials} but {listed}")
 
 
 class HaltonTuner(Tuner):

@@ -120,7 +120,11 @@ def best_member(trial_dirs: Sequence[Path], settings: dict[str, Any]) -> int:
     if reached:
         return min(reached)[1]
     direction = Direction(summaries[0][1].get("metric_direction", "max"))
-    scored = [(direction.sign() * s["best_validation_metric"], m) for m, s in summaries if _finite(s.get("best_validation_metric"))]
+    scored = [
+        (direction.sign() * s["best_validation_metric"], m)
+        for m, s in summaries
+        if _finite(s.get("best_validation_metric"))
+    ]
     if not scored:
         raise AlgobenchError(f"no member of {settings['name']} ({settings['workload']}) has a finite metric")
     return max(scored, key=lambda pair: (pair[0], -pair[1]))[1]

@@ -37,6 +37,7 @@ one that was (see ``_resume``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import shutil
 from collections.abc import Callable, Mapping
@@ -89,60 +90,67 @@ class PBTSettings(Settings):
 
     def check(self, task: TuningTask, where: Callable[..., str]) -> None:
         super().check(task, where)
+
+        def fail(keys: str | tuple[str, ...], message: str) -> None:
+            raise AlgobenchError(f"{where(*((keys,) if isinstance(keys, str) else keys))}: {message}")
+
         if self.population < 2:
-            raise AlgobenchError(f"{where('population')}: population must be at least 2 (one member has no one to copy), got {self.population}")
+            fail("population", f"population must be at least 2 (one member has no one to copy), got {self.population}")
         if not 0 < self.quantile <= 0.5:
-            raise AlgobenchError(f"{where('quantile')}: quantile must be in (0, 0.5], got {self.quantile}")
+            fail("quantile", f"quantile must be in (0, 0.5], got {self.quantile}")
         if self.mode not in MODES:
-            raise AlgobenchError(f"{where('mode')}: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            fail("mode", f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.selection not in SELECTIONS:
-            raise AlgobenchError(f"{where('selection')}: selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
+            fail("selection", f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
         if not 0 <= self.resample_probability <= 1:
-            raise AlgobenchError(f"{where('resample_probability')}: resample_probability must be in [0, 1], got {self.resample_probability}")
+            fail("resample_probability", f"resample_probability must be in [0, 1], got {self.resample_probability}")
         if not self.perturbation_factors or any(f <= 0 for f in self.perturbation_factors):
-            raise AlgobenchError(f"{where('perturbation_factors')}: perturbation_factors must be positive numbers, got {self.perturbation_factors}")
+            fail(
+                "perturbation_factors",
+                f"perturbation_factors must be positive numbers, got {self.perturbation_factors}",
+            )
         if self.fitness_evals < 1:
-            raise AlgobenchError(f"{where('fitness_evals')}: fitness_evals must be at least 1, got {self.fitness_evals}")
+            fail("fitness_evals", f"fitness_evals must be at least 1, got {self.fitness_evals}")
         if self.burn_in < 0:
-            raise AlgobenchError(f"{where('burn_in')}: burn_in must be at least 0, got {self.burn_in}")
+            fail("burn_in", f"burn_in must be at least 0, got {self.burn_in}")
         interval = self.resolved_interval(task)
         if interval < 1:
-            raise AlgobenchError(f"{where('interval')}: interval must be at least 1 step, got {interval}")
+            fail("interval", f"interval must be at least 1 step, got {interval}")
         if self.eval_every_steps is not None and interval % self.eval_every_steps:
-            raise AlgobenchError(
-                f"{where('interval', 'eval_every_steps')}: interval {interval} is not a multiple of eval_every_steps {self.eval_every_steps}: "
-                f"fitness must be measured at the barriers"
+            fail(
+                ("interval", "eval_every_steps"),
+                f"interval {interval} is not a multiple of eval_every_steps {self.eval_every_steps}: fitness must be "
+                f"measured at the barriers",
             )
         if self.max_steps is not None and interval > self.max_steps:
-            raise AlgobenchError(f"{where('interval', 'max_steps')}: interval {interval} is longer than max_steps {self.max_steps}: no decision")
+            fail(
+                ("interval", "max_steps"), f"interval {interval} is longer than max_steps {self.max_steps}: no decision"
+            )
         names = {d.name for d in task.search_space.dimensions}
-        where = task.search_space.source
+        space = task.search_space.source
         for key in ("explore", "fixed"):
             unknown = [n for n in getattr(self, key) or () if n not in names]
             if unknown:
-                raise AlgobenchError(
-                    f"{where(key)}: {key} names {', '.join(map(repr, unknown))}, not a hyperparameter of {where} "
-                    f"({', '.join(sorted(names)) or 'no ranges or choices'})"
-                )
+                known = ", ".join(sorted(names)) or "no ranges or choices"
+                fail(key, f"{key} names {', '.join(map(repr, unknown))}, not a hyperparameter of {space} ({known})")
         if self.initial_points is not None:
             if len(self.initial_points) < self.population:
-                raise AlgobenchError(
-                    f"{where('initial_points')}: initial_points lists {len(self.initial_points)} points for a population of {self.population}"
-                )
+                count = len(self.initial_points)
+                fail("initial_points", f"initial_points lists {count} points for a population of {self.population}")
             space_names = names | {k for p in task.search_space.fixed_points or () for k in p}
             for point in self.initial_points:
                 unknown = sorted(set(point) - space_names)
                 if unknown:
-                    raise AlgobenchError(
-                        f"{where('initial_points')}: initial_points names {', '.join(map(repr, unknown))}, not a hyperparameter of {where}"
-                    )
+                    listed = ", ".join(map(repr, unknown))
+                    fail("initial_points", f"initial_points names {listed}, not a hyperparameter of {space}")
         if self.explore is not None:
             changeable = changeable_names(task.submission_path)
             refused = [n for n in self.explore if n not in changeable]
             if refused:
-                raise AlgobenchError(
-                    f"{where('explore')}: explore names {', '.join(map(repr, refused))}, which the runner cannot change mid-run "
-                    f"for {task.submission_path} (it can change: {', '.join(sorted(changeable))})"
+                fail(
+                    "explore",
+                    f"explore names {', '.join(map(repr, refused))}, which the runner cannot change mid-run for "
+                    f"{task.submission_path} (it can change: {', '.join(sorted(changeable))})",
                 )
 
     def resolved_interval(self, task: TuningTask) -> int:
@@ -167,10 +175,8 @@ def changeable_names(submission_path: str | Path) -> set[str]:
             if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == PER_STEP_DECLARATION for t in node.targets
             ):
-                try:
+                with contextlib.suppress(ValueError):
                     names.update(ast.literal_eval(node.value))
-                except ValueError:
-                    pass
     else:
         names.update(NATIVE_PER_STEP)
     return names
@@ -200,7 +206,7 @@ class Report:
 
 
 class PBT(Tuner):
-    """Population Based Training: members train in segments; the worst copy the best and perturb their hyperparameters."""
+    """Population Based Training: members train in segments; the worst copy the best, then perturb what they copied."""
 
     name = "pbt"
     Settings = PBTSettings
@@ -211,7 +217,9 @@ class PBT(Tuner):
         self.task = task
         self.settings = settings
         self.interval = settings.resolved_interval(task)
-        self._eval_every = settings.eval_every_steps or (self.interval // 2 if self.interval % 2 == 0 else self.interval)
+        self._eval_every = settings.eval_every_steps or (
+            self.interval // 2 if self.interval % 2 == 0 else self.interval
+        )
         info = workload_info(task.workload_name)
         self.metric = f"validation/{info.target_metric_name}"
         self.direction = Direction(info.metric_direction)
@@ -299,9 +307,7 @@ class PBT(Tuner):
             chosen = [n for n in self.settings.explore if n not in self.settings.fixed]
             return tuple(sorted(chosen)), ()
         changeable = changeable_names(self.task.submission_path)
-        candidates = [
-            d.name for d in self.dimensions.values() if isinstance(d, Range) or len(d.feasible_points) > 1
-        ]
+        candidates = [d.name for d in self.dimensions.values() if isinstance(d, Range) or len(d.feasible_points) > 1]
         explored, kept = [], []
         for name in candidates:
             fixed = name in self.settings.fixed or name in FIXED_BY_DEFAULT or name not in changeable
@@ -578,12 +584,16 @@ def explore_value(
     if isinstance(dimension, Range):
         resample = rng.random() < resample_probability
         factor = float(factors[int(rng.integers(len(factors)))])
-        if resample or not isinstance(value, int | float) or isinstance(value, bool) or value <= 0 and dimension.scaling == "log":
+        if (
+            resample
+            or not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or value <= 0
+            and dimension.scaling == "log"
+        ):
             return float(dimension.value_at(float(rng.random())))
-        if dimension.scaling == "log":
-            moved = math.exp(math.log(value) + math.log(factor))
-        else:
-            moved = value * factor
+        # A log-scaled range moves by log(factor) in log space: the same multiplication, then clipped.
+        moved = math.exp(math.log(value) + math.log(factor)) if dimension.scaling == "log" else value * factor
         return float(min(max(moved, dimension.low), dimension.high))
     assert isinstance(dimension, Choice)
     points = list(dimension.feasible_points)

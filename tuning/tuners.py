@@ -123,7 +123,9 @@ class Settings:
 
     @classmethod
     def help_lines(cls) -> list[str]:
-        return [f"{f.name} ({f.metadata['kind']}, default {_plain(f.default)}): {f.metadata['help']}" for f in fields(cls)]
+        return [
+            f"{f.name} ({f.metadata['kind']}, default {_plain(f.default)}): {f.metadata['help']}" for f in fields(cls)
+        ]
 
 
 def make_settings(

@@ -219,9 +219,19 @@ def _noop() -> None:
     return None
 
 
+def _die_with_parent() -> None:
+    """Linux: the trial is killed when the fork server (and so algobench) dies, however it dies,
+    rather than training on as an orphan."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _child_main(spec: TrialSpec, sender: Any, phase: Any) -> None:
     """The trial process: its own session, its trial directory, output to a file, then the trial."""
     os.setsid()
+    _die_with_parent()
     trial_dir = spec.trial_dir()
     output = os.open(trial_dir / OUTPUT_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(output, 1)
