@@ -136,32 +136,31 @@ class ProcessExecutor(Executor):
         reports: list[Report], started: float, ended: float, timeout: float | None,
     ) -> Summary:  # fmt: skip
         last_step = reports[-1].row.get("global_step") if reports else 0
-        if self._closing and read_summary(spec.trial_dir()) is None:
+        # The summary is the one the runner handed over through the pipe at its end; a summary file
+        # without that hand-over was written by someone else (a submission forging its result in
+        # its working directory, which is the trial directory) or by a run that died: never trusted.
+        done = outcome.get("done")
+        if done is None:
+            (spec.trial_dir() / SUMMARY_FILE).unlink(missing_ok=True)
+        if self._closing and done is None:
             raise InfrastructureError(f"{spec.trial_dir()}: stopped (interrupted); its checkpoint is kept")
         if outcome.get("timed_out"):
-            from algobench.trial import record_failure
-
-            return record_failure(
+            return _record(
                 spec, TrialStatus.TIMEOUT,
                 f"killed after {timeout:.0f} s, the trial timeout (last evaluation at step {last_step}); "
                 f"a hang, or far past its budget",
             )  # fmt: skip
-        summary = read_summary(spec.trial_dir())
-        if summary is not None:
-            return _checked(spec, summary, reports, started, ended)
-        if "done" in outcome:
-            return outcome["done"]  # a segment that ended at until_step: nothing final yet
+        if done is not None:
+            if TrialStatus.parse(done.get("status")) is None:
+                return done  # a segment that ended at until_step: nothing final yet
+            write_json(spec.trial_dir() / SUMMARY_FILE, done)
+            return _checked(spec, read_summary(spec.trial_dir()) or done, reports, started, ended)
         if "user_error" in outcome:
             raise AlgobenchError(outcome["user_error"])
         died = _describe_exit(exitcode)
         if phase == 1:
-            from algobench.trial import record_failure
-
-            return record_failure(
-                spec,
-                TrialStatus.FAILED,
-                f"the trial process {died} inside the submission's code (last evaluation at step {last_step})",
-            )
+            cause = f"the trial process {died} inside the submission's code (last evaluation at step {last_step})"
+            return _record(spec, TrialStatus.FAILED, cause)
         cause = outcome.get("infrastructure") or f"the trial process {died} in algobench's own code"
         path = spec.trial_dir() / ERROR_FILE
         if not path.exists():
@@ -169,6 +168,12 @@ class ProcessExecutor(Executor):
         raise InfrastructureError(
             f"{spec.trial_dir()}: {cause}; see {path.name} and {OUTPUT_FILE} there; a rerun retries it"
         )
+
+
+def _record(spec: TrialSpec, status: TrialStatus, cause: str) -> Summary:
+    from algobench.trial import record_failure
+
+    return record_failure(spec, status, cause)
 
 
 def _checked(spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float) -> Summary:
