@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from algobench.errors import DivergedError, SubmissionError
 from algobench.hyperparameters import ChangePoint, Hyperparameters
 from algobench.layout import CHECKPOINT_FILE, EVAL_FILE, Direction, TrialStatus
 from algobench.results import EvalLog
-from algobench.submission import Submission, error_line
+from algobench.submission import Submission, error_line, one_line
 from algobench.workload import Workload
 
 # Per-step random keys for AlgoPerf's rng arguments: two uint32 words, one purpose each.
@@ -104,6 +105,41 @@ class TrialState:
     paused: bool = False  # stopped at the end of a segment (until_step): resuming is no preemption
 
 
+class Verdict:
+    """What decides a trial's outcome, captured from the workload before any submission code runs
+    (its import included): the target and direction from the targets file, the evaluation, and a
+    snapshot of the workload classes, so that a submission that replaces a method of theirs (to
+    forge its metrics) is caught before the next evaluation counts."""
+
+    def __init__(self, workload: Workload) -> None:
+        self.target = float(workload.targets.validation_target_value)
+        self.test_target = float(workload.targets.test_target_value)
+        self.direction = Direction(workload.metric_direction)
+        self.metric_name = str(workload.target_metric_name)
+        self.metric_key = f"validation/{self.metric_name}"
+        self.evaluate_model = workload.eval_model
+        self._classes = {
+            (cls, name): value
+            for cls in type(workload).__mro__
+            if cls is not object
+            for name, value in vars(cls).items()
+        }
+
+    def reached(self, row: dict[str, Any]) -> bool:
+        value = row.get(self.metric_key, math.nan)
+        return isinstance(value, int | float) and math.isfinite(value) and self.direction.reached(value, self.target)
+
+    def tampering(self) -> str | None:
+        """The first workload attribute a submission replaced since the capture, or None."""
+        for (cls, name), value in self._classes.items():
+            if vars(cls).get(name, _MISSING) is not value:
+                return f"{cls.__name__}.{name}"
+        return None
+
+
+_MISSING = object()
+
+
 def step_key(seed: int, step: int, purpose: int) -> np.ndarray:
     """A cheap, stateless key per (seed, step, purpose), shaped like a JAX PRNG key."""
     return np.array([seed & 0xFFFFFFFF, (step * 4 + purpose) & 0xFFFFFFFF], dtype=np.uint32)
@@ -122,6 +158,7 @@ class TrialRunner:
         on_progress: Callable[[Progress], None] | None = None,
         on_eval: Callable[[dict[str, Any]], None] | None = None,
         phase: Any = None,
+        verdict: Verdict | None = None,
     ) -> None:
         self.workload = workload
         self.submission = submission
@@ -138,11 +175,10 @@ class TrialRunner:
         self._sync = torch.cuda.synchronize if workload.device.type == "cuda" else _no_sync
         self._pending = sorted(config.schedule, key=lambda point: point.global_step)
 
-        # What the verdict rests on, captured before the submission sees the workload.
-        self._target = workload.targets.validation_target_value
-        self._direction = Direction(workload.metric_direction)
-        self._metric_key = f"validation/{workload.target_metric_name}"
-        self._evaluate_model = workload.eval_model
+        # What the verdict rests on, captured before the submission ran (``trial.run_trial`` captures
+        # it before importing the file; a runner built directly captures it here).
+        self.verdict = verdict or Verdict(workload)
+        self.error_traceback: str | None = None  # the full traceback of the submission's failure
 
         torch.manual_seed(config.seed)
         self.model, self.model_state = workload.init_model_fn(step_key(config.seed, 0, EVAL))
@@ -301,8 +337,11 @@ class TrialRunner:
             self._sync()
             clocks.submission += self._clock.wall() - start
 
+        replaced = self.verdict.tampering()
+        if replaced is not None and not self.finished:
+            self._end(TrialStatus.INVALID, f"the submission replaced {replaced} of the workload; no evaluation counts")
         start = self._clock.wall()
-        metrics = self._evaluate_model(
+        metrics = self.verdict.evaluate_model(
             workload.eval_batch_size, self.model, self.model_state,
             step_key(seed, step, EVAL), workload.data_dir, None, step,
         )  # fmt: skip
@@ -337,14 +376,14 @@ class TrialRunner:
 
     def reached_target(self, row: dict[str, Any]) -> bool:
         """Judged from the targets file's value, captured before the submission ran."""
-        value = row.get(self._metric_key, math.nan)
-        return isinstance(value, int | float) and math.isfinite(value) and self._direction.reached(value, self._target)
+        return self.verdict.reached(row)
 
     def _judge(self, row: dict[str, Any]) -> None:
         """Decide, after an evaluation, whether the trial has reached its target or ended."""
         state, config = self.state, self.config
         within_budget = row["score"] <= config.budget_sec
-        if state.time_to_target is None and within_budget and self.reached_target(row):
+        valid = state.status != TrialStatus.INVALID
+        if state.time_to_target is None and within_budget and valid and self.reached_target(row):
             state.time_to_target = row["score"]
         losses = [v for k, v in row.items() if k.endswith("/loss")]
         if self.finished:
@@ -364,10 +403,11 @@ class TrialRunner:
         self.state.error = error
 
     def _describe_error(self, where: str, error: BaseException) -> str:
+        self.error_traceback = "".join(traceback.format_exception(error))
         line = error_line(error, self.submission.path)
         if isinstance(error, SystemExit):
             return f"{where} called sys.exit({error.code!r}) ({self.submission.path}:{line})"
-        return f"{where} raised {type(error).__name__}: {error} ({self.submission.path}:{line})"
+        return f"{where} raised {one_line(error)} ({self.submission.path}:{line})"
 
     def _eval_results(self) -> list[tuple[int, dict[str, Any]]]:
         """AlgoPerf's (step, metrics) list, rebuilt only when the history has grown."""
@@ -394,9 +434,9 @@ class TrialRunner:
             global_step=self.state.global_step,
             submission_time=self.state.clocks.submission,
             budget_sec=self.config.budget_sec,
-            last_metric=history[-1].get(self._metric_key) if history else None,
-            target=self._target,
-            metric_name=self.workload.target_metric_name,
+            last_metric=history[-1].get(self.verdict.metric_key) if history else None,
+            target=self.verdict.target,
+            metric_name=self.verdict.metric_name,
         )
 
     # --- hyperparameters and their schedule ----------------------------------------------

@@ -225,6 +225,19 @@ def _import_file(path: Path, device: torch.device) -> ModuleType:
     return module
 
 
+MAX_CAUSE_CHARS = 500
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: message`` on one bounded line, whatever the exception (even one whose ``str``
+    raises, or whose message runs over many lines): the full text belongs in error.txt."""
+    text = traceback.format_exception_only(type(error), error)[-1].strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if len(text.splitlines()) > 1:
+        first += " [...]"
+    return first if len(first) <= MAX_CAUSE_CHARS else first[: MAX_CAUSE_CHARS - 5] + " [...]"
+
+
 def error_line(error: BaseException, path: Path) -> int | str:
     """The deepest line of ``path`` in the error's traceback ('?' when it is not there)."""
     lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]

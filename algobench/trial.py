@@ -28,10 +28,10 @@ from algobench.errors import SubmissionError
 from algobench.executors.base import InfrastructureError
 from algobench.fork import FORK_FILE, pending_fork
 from algobench.hyperparameters import ChangePoint, Hyperparameters
-from algobench.layout import ERROR_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, Direction, TrialStatus
+from algobench.layout import ERROR_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, TrialStatus
 from algobench.results import read_summary, write_json
-from algobench.runner import Progress, RunConfig, TrialRunner
-from algobench.submission import load_submission
+from algobench.runner import Progress, RunConfig, TrialRunner, Verdict
+from algobench.submission import load_submission, one_line
 from algobench.trial_spec import TrialSpec
 from algobench.workload import Workload
 
@@ -65,6 +65,7 @@ def run_trial(
     on_progress: Callable[[Progress], None] | None = None,
     on_eval: Callable[[dict[str, Any]], None] | None = None,
     on_config: Callable[[RunConfig], None] | None = None,
+    on_start: Callable[[float], None] | None = None,
     phase: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume, or skip) one trial and return its summary; ``None``-free: a summary is
@@ -82,6 +83,7 @@ def run_trial(
         if spec.threads and torch.get_num_threads() != spec.threads:
             torch.set_num_threads(spec.threads)
         workload = make_workload(spec)
+        verdict = Verdict(workload)  # before any of the submission's code runs, its import included
         config = run_config(spec, workload)
         if on_config is not None:
             on_config(config)
@@ -92,7 +94,9 @@ def run_trial(
         k: type(v).__name__ for k, v in (spec.hyperparameters or {}).items() if not isinstance(v, HYPERPARAMETER_TYPES)
     }
     if bad:
-        return _finish(spec, failed_summary(spec, workload, config, f"hyperparameters of the wrong type: {bad}"))
+        return _finish(
+            spec, failed_summary(spec, verdict, workload, config, f"hyperparameters of the wrong type: {bad}")
+        )
     try:
         with _submission_phase(phase):
             submission = load_submission(spec.submission_path, device=spec.device)
@@ -102,14 +106,14 @@ def run_trial(
     try:
         runner = TrialRunner(
             workload, submission, Hyperparameters(spec.hyperparameters), config, trial_dir,
-            on_progress=on_progress, on_eval=on_eval, phase=phase,
+            on_progress=on_progress, on_eval=on_eval, phase=phase, verdict=verdict,
         )  # fmt: skip
     except Exception as error:  # get_batch_size, init_optimizer_state, the model: the submission's
         where = traceback.extract_tb(error.__traceback__)
         line = next((f"{f.filename}:{f.lineno}" for f in reversed(where) if f.filename == str(submission.path)), None)
-        cause = f"{type(error).__name__}: {error}" + (f" ({line})" if line else "")
+        cause = one_line(error) + (f" ({line})" if line else "")
         _write_error(spec, error)
-        return _finish(spec, failed_summary(spec, workload, config, f"setting up the trial raised {cause}"))
+        return _finish(spec, failed_summary(spec, verdict, workload, config, f"setting up the trial raised {cause}"))
     try:
         runner.resume()
         fork = pending_fork(trial_dir)
@@ -127,11 +131,13 @@ def run_trial(
             reseed = None if fork["reseed"] is None else int(fork["reseed"])
             runner.set_hyperparameters(dict(fork["changes"]), reseed=reseed)
         except SubmissionError as error:
-            return _finish(spec, failed_summary(spec, workload, config, str(error), phase="fork"))
+            return _finish(spec, failed_summary(spec, verdict, workload, config, str(error), phase="fork"))
         runner.checkpoint()
         (trial_dir / FORK_FILE).unlink()
     try:
         write_schedule(trial_dir, runner.state.schedule)
+        if on_start is not None:
+            on_start(runner.state.clocks.wall)  # the watcher's reference for the trial's own clock
         runner.run(until_step=spec.until_step)
         write_schedule(trial_dir, runner.state.schedule)
     except Exception as error:
@@ -139,8 +145,8 @@ def run_trial(
     summary = summarize(spec, workload, config, runner)
     if runner.state.status is None:
         return summary  # a segment ended (until_step): the trial goes on later
-    if runner.state.status == TrialStatus.FAILED and runner.state.error:
-        (trial_dir / ERROR_FILE).write_text(runner.state.error + "\n")
+    if runner.state.error:
+        (trial_dir / ERROR_FILE).write_text(runner.error_traceback or runner.state.error + "\n")
     return _finish(spec, summary)
 
 
@@ -188,7 +194,7 @@ def read_schedule(trial_dir: Path) -> list[ChangePoint]:
     return [ChangePoint.from_json(entry) for entry in raw.get("schedule", [])]
 
 
-def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dict[str, Any]:
+def _base_summary(spec: TrialSpec, verdict: Verdict, workload: Workload, config: RunConfig) -> dict[str, Any]:
     return {
         "submission": spec.submission_name,
         "workload": workload.name,
@@ -198,10 +204,10 @@ def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dic
         "trial": spec.trial,
         "seed": spec.seed,
         "ruleset": spec.ruleset,
-        "target_metric_name": workload.target_metric_name,
-        "metric_direction": workload.metric_direction,
-        "validation_target_value": workload.targets.validation_target_value,
-        "test_target_value": workload.targets.test_target_value,
+        "target_metric_name": verdict.metric_name,
+        "metric_direction": str(verdict.direction),
+        "validation_target_value": verdict.target,
+        "test_target_value": verdict.test_target,
         "max_allowed_runtime_sec": config.budget_sec,
         "calibration_factor": spec.calibration_factor,
         "threads": spec.threads,
@@ -211,11 +217,9 @@ def _base_summary(spec: TrialSpec, workload: Workload, config: RunConfig) -> dic
 
 
 def summarize(spec: TrialSpec, workload: Workload, config: RunConfig, runner: TrialRunner) -> dict[str, Any]:
-    state = runner.state
-    metric_key = f"validation/{workload.target_metric_name}"
-    direction = Direction(workload.metric_direction)
+    state, verdict = runner.state, runner.verdict
     return {
-        **_base_summary(spec, workload, config),
+        **_base_summary(spec, verdict, workload, config),
         "status": state.status,
         "error": state.error,
         "time_to_target": state.time_to_target,
@@ -228,7 +232,7 @@ def summarize(spec: TrialSpec, workload: Workload, config: RunConfig, runner: Tr
         "total_duration": state.clocks.wall,
         "preemption_count": state.preemption_count,
         "num_evals": len(state.eval_history),
-        "best_validation_metric": direction.best(row.get(metric_key) for row in state.eval_history),
+        "best_validation_metric": verdict.direction.best(row.get(verdict.metric_key) for row in state.eval_history),
         "batch_size": runner.batch_size,
         "schedule_changes": len(state.schedule) - 1,
         "notes": list(state.notes),
@@ -236,11 +240,11 @@ def summarize(spec: TrialSpec, workload: Workload, config: RunConfig, runner: Tr
 
 
 def failed_summary(
-    spec: TrialSpec, workload: Workload, config: RunConfig, error: str, phase: str = "setup"
+    spec: TrialSpec, verdict: Verdict, workload: Workload, config: RunConfig, error: str, phase: str = "setup"
 ) -> dict[str, Any]:
     """A trial that never got going (bad submission file, optimizer that would not build)."""
     return {
-        **_base_summary(spec, workload, config),
+        **_base_summary(spec, verdict, workload, config),
         "status": str(TrialStatus.FAILED),
         "error": error,
         "error_phase": phase,

@@ -223,9 +223,6 @@ def _replay_time(
         summary = read_summary(run)
         if summary is None:
             continue
-        record = read_json(tuning_dir / REPLAY_DIR / "replay.json") or {}
-        if record.get("own_seed"):
-            continue  # a reproduction, not a fresh seed
         ttt = summary.get("time_to_target")
         times.append(
             math.inf if ttt is None or summary.get("status") in ("failed", "timeout", "invalid") else float(ttt)

@@ -73,6 +73,10 @@ class Case:
     phrases: tuple[str, ...] = ()  # regexes its one-line error must each match (case-insensitive)
     trial_timeout: int = 30
     check: Callable[[Sweep], None] | None = None  # further assertions
+    slow: bool = False  # a variant of another case: run with `pytest -m slow`
+    # A file that tampers when it is imported tampers in every trial it runs in: then the other
+    # trial is invalid too (never scored), and with no result the command exits 1.
+    tampers_at_import: bool = False
 
     @property
     def id(self) -> str:
@@ -225,30 +229,30 @@ KILLED = r"time ?out|timed out|time limit|\bkilled\b|\d+(\.\d+)? ?s\b"
 
 CASES = [
     Case("sys_exit.py", FAILED, (r"update_params", r"SystemExit|exit\D*3\b")),
-    Case("exit_zero.py", FAILED, (r"update_params|exit",)),
+    Case("exit_zero.py", FAILED, (r"update_params|exit",), slow=True),
     Case("os_exit.py", FAILED, (r"exit\D*1\b",)),
     Case("endless_loop.py", TIMEOUT, (KILLED,), trial_timeout=15),
-    Case("ignore_sigterm.py", TIMEOUT, (KILLED,), trial_timeout=15),
+    Case("ignore_sigterm.py", TIMEOUT, (KILLED,), trial_timeout=15, slow=True),
     Case("segfault.py", FAILED, (r"SIGSEGV|segmentation|signal 11",)),
     Case("keyboard_interrupt.py", FAILED, (r"KeyboardInterrupt",)),
     Case("wrong_return.py", FAILED, (r"update_params", r"None")),
     Case("unprintable_exception.py", FAILED, (r"UnprintableError",)),
     Case("multiline_exception.py", FAILED, (r"first line of a long cause",)),
-    Case("prepare_for_eval_raises.py", FAILED, (r"prepare_for_eval", r"refuses to prepare")),
-    Case("data_selection_raises.py", FAILED, (r"data_selection", r"found no batch")),
+    Case("prepare_for_eval_raises.py", FAILED, (r"prepare_for_eval", r"refuses to prepare"), slow=True),
+    Case("data_selection_raises.py", FAILED, (r"data_selection", r"found no batch"), slow=True),
     Case("bad_batch_size.py", FAILED, (r"get_batch_size", r"sixty-four")),
     Case("make_optimizer_raises.py", FAILED, (r"make_optimizer_raises\.py:{line:raise KeyError}", r"learning_rate")),
     Case("nan_params.py", frozenset({"diverged"}), (r"nan|finite",)),
     Case("patch_time_module.py", COMPLETED, check=check_runner_clock_unaffected),
     Case("patch_runner_clock.py", INVALID | COMPLETED, trial_timeout=40, check=check_clock_tampering),
     Case("patch_target.py", COMPLETED | INVALID, check=check_target_from_file),
-    Case("patch_target_at_import.py", COMPLETED | INVALID, check=check_target_from_file),
+    Case("patch_target_at_import.py", INVALID, (r"replaced",), check=check_target_from_file, tampers_at_import=True),
     Case("patch_eval_model.py", COMPLETED | INVALID, check=check_eval_not_forged),
     Case("forged_summary.py", FAILED | INVALID, check=check_forged_summary),
     Case("relative_write.py", COMPLETED, check=check_relative_write),
     Case("orphan_process.py", COMPLETED, check=check_no_leftover_processes),
     Case("setsid_orphan.py", COMPLETED, check=check_no_leftover_processes),
-    Case("hanging_thread.py", COMPLETED, check=check_no_leftover_processes),
+    Case("hanging_thread.py", COMPLETED, check=check_no_leftover_processes, slow=True),
     Case("close_stdio.py", COMPLETED),
     Case("loud_output.py", COMPLETED, check=check_output_captured),
     Case("mutate_batch.py", ANY_END),
@@ -297,7 +301,8 @@ def run_sweep(case: Case, tmp_path: Path) -> Sweep:
 
 
 def _cleanup(sweep: Sweep | None) -> None:
-    """Kill, by pid, whatever the submission started and the sweep left running."""
+    """Kill, by pid, what the submission started and the sweep left running: only processes
+    working in this sweep's experiment directory, so that a reused pid is never touched."""
     if sweep is None:
         return
     try:
@@ -305,18 +310,25 @@ def _cleanup(sweep: Sweep | None) -> None:
     except AssertionError:
         return
     for pid in pids:
-        if _alive(pid):
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            continue
+        if _alive(pid) and cwd.is_relative_to(sweep.experiment_dir):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.id, marks=[pytest.mark.slow] if case.slow else []) for case in CASES]
+)
 def test_misbehaving_submission_is_one_recorded_trial(case: Case, tmp_path: Path) -> None:
     sweep = None
     try:
         sweep = run_sweep(case, tmp_path)
         tail = sweep.output[-3000:]
-        assert sweep.returncode == 0, f"exit code {sweep.returncode}; terminal:\n{tail}"
+        expected_code = 1 if case.tampers_at_import else 0
+        assert sweep.returncode == expected_code, f"exit code {sweep.returncode}; terminal:\n{tail}"
         assert "Traceback" not in sweep.output, f"a traceback reached the terminal:\n{tail}"
 
         summary = sweep.summary("digits_mlp")
@@ -336,7 +348,7 @@ def test_misbehaving_submission_is_one_recorded_trial(case: Case, tmp_path: Path
             assert error and re.search(pattern, error, re.IGNORECASE), f"the cause {error!r} does not match {pattern!r}"
 
         other = sweep.summary("mnist1d")
-        assert other.get("status") in COMPLETED, (
+        assert other.get("status") in (INVALID if case.tampers_at_import else COMPLETED), (
             f"the other trial did not complete: {other.get('status')!r} ({other.get('error')!r})"
         )
 

@@ -40,10 +40,15 @@ def make_task(experiment: Path, seed: int = 0) -> TuningTask:
     )  # fmt: skip
 
 
+# Variants of a registered tuner that resume differently (asynchronous PBT forks from snapshots).
+VARIANTS = {"pbt-async": ("pbt", {"mode": "async"})}
+
+
 def build(name: str, experiment: Path, seed: int = 0, **overrides):
+    name, extra = VARIANTS.get(name, (name, {}))
     task = make_task(experiment, seed)
     cls = tuner_class(name)
-    settings = make_settings(cls.Settings, name, [("test", {**SMALL[name], **overrides})], task)
+    settings = make_settings(cls.Settings, name, [("test", {**SMALL[name], **extra, **overrides})], task)
     return cls(task, settings), task
 
 
@@ -119,10 +124,10 @@ def test_the_same_seed_gives_the_same_requests(name, tmp_path):
 
 # Where to stop: for PBT (4 members), right after round 1's decision (its forks not yet copied),
 # in the middle of round 2, and after a resumed run's own decision.
-STOPS = {"halton": (2,), "pbt": (4, 6)}
+STOPS = {"halton": (2,), "pbt": (4, 6), "pbt-async": (3, 6)}
 
 
-@pytest.mark.parametrize("name", list(TUNERS))
+@pytest.mark.parametrize("name", [*TUNERS, *VARIANTS])
 def test_a_run_stopped_part_way_resumes_to_the_same_trials(name, tmp_path):
     run(name, tmp_path / "straight")
     for stop_after in STOPS.get(name, (2,)):

@@ -500,7 +500,6 @@ def _member_number(text: str) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     from algobench.lock import experiment_lock
-    from algobench.results import write_json
     from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.tuning.driver import drive_specs
     from algobench.tuning.lineage import REPLAY_DIR, replay_seeds, replay_specs, variants_of
@@ -535,13 +534,8 @@ def run_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    with experiment_lock(experiment_dir):
-        write_json(
-            experiment_dir / "replay.json",
-            {"lineage": str(lineage.trial_dir), "member": lineage.member, "own_seed": args.own_seed, "seeds": seeds},
-        )
-        with _make_executor(args, workloads) as executor:
-            results = drive_specs(specs, executor, on_result=report)
+    with experiment_lock(experiment_dir), _make_executor(args, workloads) as executor:
+        results = drive_specs(specs, executor, on_result=report)
     summaries = [s for _, s in results if s is not None]
     print(format_table(summarize_workloads(summaries), experiment_dir))
     return 0 if summaries else 1

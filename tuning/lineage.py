@@ -29,7 +29,7 @@ from algobench import layout
 from algobench.errors import AlgobenchError
 from algobench.hyperparameters import ChangePoint
 from algobench.layout import Direction
-from algobench.results import read_json, read_summary
+from algobench.results import read_summary
 from algobench.seeds import derive_seed
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.events import SETTINGS_FILE, read_schedule, read_settings
@@ -114,6 +114,8 @@ def best_member(trial_dirs: Sequence[Path], settings: dict[str, Any]) -> int:
     """The member whose lineage reached the target first (lineage clock), else the best metric."""
     summaries = [(int(d.name.removeprefix("trial_")), read_summary(d)) for d in trial_dirs]
     summaries = [(m, s) for m, s in summaries if s is not None]
+    trusted = [(m, s) for m, s in summaries if s.get("status") not in ("failed", "timeout", "invalid")]
+    summaries = trusted or summaries
     if not summaries:
         raise AlgobenchError(f"no member of {settings['name']} ({settings['workload']}) has finished yet")
     reached = [(s["time_to_target"], m) for m, s in summaries if s.get("time_to_target") is not None]
@@ -165,10 +167,11 @@ def replay_specs(
     else:
         plain = tuple(ChangePoint(p.global_step, dict(p.hyperparameters)) for p in later)
         runs = [(seed, plain) for seed in seeds]
+    name = lineage.name if seeds is not None else f"{lineage.name}_own_seed"  # never mixed with fresh seeds
     return [
         TrialSpec(
             submission_path=settings["submission_path"],
-            submission_name=lineage.name,
+            submission_name=name,
             workload_name=workload,
             study=index,
             trial=1,
@@ -363,7 +366,3 @@ def lineage_events(lineage: Lineage) -> list[dict[str, Any]]:
             chain.append(record)
             member, step = record["donor"], record["step"]
     return list(reversed(chain))
-
-
-def replay_record(experiment_dir: Path) -> dict[str, Any] | None:
-    return read_json(Path(experiment_dir) / "replay.json")

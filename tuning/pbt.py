@@ -573,7 +573,9 @@ class PBT(Tuner):
         if any(p.global_step == step and p.reseed == reseed for p in read_schedule(directory)):
             return True
         pending = read_json(directory / FORK_FILE)
-        return pending is not None and pending.get("donor_step") == step
+        # A fork.json without its checkpoint is a copy cut short (the core writes fork.json before it
+        # renames the copied checkpoint into place): copy again.
+        return pending is not None and pending.get("donor_step") == step and (directory / CHECKPOINT_FILE).exists()
 
 
 def explore_value(

@@ -28,13 +28,16 @@ class Report:
     row: dict[str, Any]
 
 
-def check_clocks(reports: Sequence[Report], parent_start: float, parent_end: float) -> str | None:
+def check_clocks(
+    reports: Sequence[Report], parent_start: float, parent_end: float, reference: Report | None = None
+) -> str | None:
     """None when the trial's clocks are possible, else a one-line reason.
 
     A report reaches the parent no earlier than it was sent, and possibly later when the parent
     was busy; so the claimed wall time up to report i may not exceed what the parent saw from the
     process's start to receiving i (claiming more time than passed), and over the whole trial the
-    claimed wall time must cover most of what passed between the first and last report (a clock
+    claimed wall time must cover most of what passed between the ``reference`` (the trial's
+    report that its training starts, else its first evaluation) and its last evaluation (a clock
     that stands still or runs slow).
     """
     for index, report in enumerate(reports):
@@ -64,9 +67,10 @@ def check_clocks(reports: Sequence[Report], parent_start: float, parent_end: flo
                     f"step {row.get('global_step')}: the trial claims {claimed:.2f} s of wall time where the "
                     f"parent process saw {seen:.2f} s pass"
                 )
-    if len(reports) > 1:
-        claimed = reports[-1].row["total_duration"] - reports[0].row["total_duration"]
-        seen = reports[-1].parent_time - reports[0].parent_time
+    first = reference or (reports[0] if reports else None)
+    if reports and first is not None and first is not reports[-1]:
+        claimed = reports[-1].row["total_duration"] - first.row["total_duration"]
+        seen = reports[-1].parent_time - first.parent_time
         if claimed < (1 - RELATIVE_SLACK) * seen - LAG_SLACK_SEC:
             return (
                 f"the trial's wall clock advanced {claimed:.2f} s between its first and last evaluation while "

@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from algobench.errors import AlgobenchError
@@ -38,6 +39,7 @@ OUTPUT_FILE = "output.log"
 PRELOAD = ("algobench.trial",)
 POLL_SEC = 0.25
 EXIT_INFRASTRUCTURE = 70  # the trial process's own code for "algobench failed"
+TRIAL_MARKER = "ALGOBENCH_TRIAL"  # in the environment of a trial's process and its descendants
 EXIT_USER_ERROR = 2  # "the submission file cannot be loaded": the run stops
 
 
@@ -112,6 +114,8 @@ class ProcessExecutor(Executor):
                             bar.update(payload)
                         elif kind == "config" and timeout is None:
                             timeout = default_timeout_sec(payload)
+                        elif kind == "started":
+                            outcome["started"] = Report(time.monotonic(), {"total_duration": payload})
                         else:
                             outcome[kind] = payload
                     elif not process.is_alive():
@@ -123,6 +127,7 @@ class ProcessExecutor(Executor):
         finally:
             _kill_group(process.pid)
             process.join()
+            _kill_marked(spec.trial_dir())
             ended = time.monotonic()
             with self._lock:
                 self._children.discard(process.pid)
@@ -154,7 +159,8 @@ class ProcessExecutor(Executor):
             if TrialStatus.parse(done.get("status")) is None:
                 return done  # a segment that ended at until_step: nothing final yet
             write_json(spec.trial_dir() / SUMMARY_FILE, done)
-            return _checked(spec, read_summary(spec.trial_dir()) or done, reports, started, ended)
+            reference = outcome.get("started")
+            return _checked(spec, read_summary(spec.trial_dir()) or done, reports, started, ended, reference)
         if "user_error" in outcome:
             raise AlgobenchError(outcome["user_error"])
         died = _describe_exit(exitcode)
@@ -176,9 +182,11 @@ def _record(spec: TrialSpec, status: TrialStatus, cause: str) -> Summary:
     return record_failure(spec, status, cause)
 
 
-def _checked(spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float) -> Summary:
+def _checked(
+    spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float, reference: Report | None
+) -> Summary:
     """The trial's own summary, or an ``invalid`` one when its clocks cannot be true."""
-    reason = check_clocks(reports, started, ended)
+    reason = check_clocks(reports, started, ended, reference)
     if reason is None:
         return summary
     summary = {
@@ -214,6 +222,21 @@ def _kill_group(pid: int | None) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _kill_marked(trial_dir: Path) -> None:
+    """Kill what the trial left running outside its process group (a daemon in its own session):
+    every process whose environment still carries this trial's marker (Linux ``/proc``)."""
+    needle = f"\0{TRIAL_MARKER}={trial_dir}\0".encode()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                    environ = b"\0" + handle.read()
+                if needle in environ:
+                    os.kill(int(entry.name), signal.SIGKILL)
+
+
 def _progress_bar(spec: TrialSpec) -> Any:
     from algobench.progress import TrialProgressBar
 
@@ -238,6 +261,7 @@ def _child_main(spec: TrialSpec, sender: Any, phase: Any) -> None:
     os.setsid()
     _die_with_parent()
     trial_dir = spec.trial_dir()
+    os.environ[TRIAL_MARKER] = str(trial_dir)  # inherited by whatever the submission starts
     output = os.open(trial_dir / OUTPUT_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(output, 1)
     os.dup2(output, 2)
@@ -257,6 +281,7 @@ def _child_main(spec: TrialSpec, sender: Any, phase: Any) -> None:
             on_progress=lambda progress: send("progress", progress),
             on_eval=lambda row: send("eval", row),
             on_config=lambda config: send("config", config.budget_sec),
+            on_start=lambda wall: send("started", wall),
             phase=phase,
         )
     except AlgobenchError as error:  # a broken submission file: the whole run stops, one line
