@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("submission", help="path of the submission file (AlgoPerf or native form)")
     parser.add_argument("--tuner", default="pbt", help="pbt (default) or halton; see the list below")
     parser.add_argument(
-        "--workloads", default="digits_mlp", help="comma-separated workloads, or suite (default: %(default)s)"
+        "--workloads", default="mnist1d", help="comma-separated workloads, or suite (default: %(default)s)"
     )
     parser.add_argument(
         "--studies", type=int, default=1, help="independent tuner runs per workload (default: %(default)s)"

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 CLOCK_COLUMNS = ("score", "total_duration", "accumulated_eval_time", "accumulated_logging_time")
-RELATIVE_SLACK = 0.2  # scheduling noise between the two processes' readings, relative ...
+RELATIVE_SLACK = 0.25  # scheduling noise between the two processes' readings, relative ...
 ABSOLUTE_SLACK_SEC = 0.5  # ... and absolute (message latency, start-up)
-LAG_SLACK_SEC = 3.0  # how late a busy parent may read the last report
+LAG_SLACK_SEC = 1.0  # how late a busy parent may read the last report
 
 
 @dataclass(frozen=True)
