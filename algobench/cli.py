@@ -100,29 +100,42 @@ def plan_from_args(args: argparse.Namespace) -> list:
     )
 
 
-def make_executor(args: argparse.Namespace, threads: int):
-    """The executor ``--executor`` names, with at most as many trials at once as the cores allow."""
+def make_executor(
+    executor: str, *, parallel: int | None, threads: int, workloads: Sequence[str], show_progress: bool = False
+):
+    """The executor named ``executor``, with at most as many trials at once as the cores allow
+    (``parallel`` None: as many as they allow), its trial processes started with the workloads'
+    modules already imported."""
     from algobench.executors.inprocess import InProcessExecutor
     from algobench.executors.process import ProcessExecutor
     from algobench.tuning.planning import available_cores
 
-    if args.executor == "inprocess":
-        if args.parallel > 1:
+    if executor == "inprocess":
+        if parallel not in (None, 1):
             raise AlgobenchError("--executor inprocess runs one trial at a time; drop --parallel")
-        return InProcessExecutor(show_progress=not args.quiet)
+        return InProcessExecutor(show_progress=show_progress)
     fair = max(available_cores() // threads, 1)
-    if args.parallel > fair:
+    if parallel is not None and parallel > fair:
         warnings.warn(
-            f"--parallel {args.parallel} with {threads} thread(s) per trial needs {args.parallel * threads} cores; "
+            f"--parallel {parallel} with {threads} thread(s) per trial needs {parallel * threads} cores; "
             f"this machine gives {available_cores()}: running {fair} at a time so that trials measure what "
             f"they would alone",
             stacklevel=2,
         )
+    parallel = fair if parallel is None else max(min(parallel, fair), 1)
     return ProcessExecutor(
-        parallel=min(args.parallel, fair),
-        show_progress=not args.quiet and args.parallel == 1,
-        preload=("algobench.workloads.registry",),
+        parallel=parallel, show_progress=show_progress and parallel == 1, preload=preload_modules(workloads)
     )
+
+
+def preload_modules(workloads: Sequence[str]) -> tuple[str, ...]:
+    """What the trial processes' fork server imports once, so that no trial (nor each of a
+    population's many short segments) pays for it: the workloads' modules, and scikit-learn's
+    datasets, which the digits workloads import when they load their data (1-3 s a process)."""
+    from algobench.workloads.registry import workload_info
+
+    modules = [workload_info(name).class_path.split(":")[0] for name in workloads]
+    return ("algobench.workloads.registry", "sklearn.datasets", *dict.fromkeys(modules))
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -149,7 +162,12 @@ def run_submit(args: argparse.Namespace) -> int:
     with experiment_lock(args.experiment_dir):
         if args.retry_failed:
             _forget_failures(specs)
-        with make_executor(args, specs[0].threads) as executor:
+        workloads = list(dict.fromkeys(spec.workload_name for spec in specs))
+        executor = make_executor(
+            args.executor, parallel=args.parallel, threads=specs[0].threads, workloads=workloads,
+            show_progress=not args.quiet,
+        )  # fmt: skip
+        with executor:
             results = drive_specs(specs, executor, on_result=report)
     summaries = [summary for _, summary in results if summary is not None]
     print(format_table(summarize_workloads(summaries), args.experiment_dir))

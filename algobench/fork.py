@@ -22,6 +22,7 @@ from algobench.layout import CHECKPOINT_FILE, EVAL_FILE, SUMMARY_FILE
 from algobench.results import read_json, write_json
 
 FORK_FILE = "fork.json"
+STAGED_CHECKPOINT = CHECKPOINT_FILE + ".fork"  # the donor's checkpoint, copied, not yet in place
 # The clone's own files that a fork replaces: the donor's lineage takes their place.
 REPLACED = (CHECKPOINT_FILE, CHECKPOINT_FILE + ".prev", EVAL_FILE, SUMMARY_FILE)
 
@@ -43,12 +44,21 @@ def fork_trial_dir(
     clone_dir.mkdir(parents=True, exist_ok=True)
     for name in REPLACED:
         (clone_dir / name).unlink(missing_ok=True)
-    shutil.copyfile(source, clone_dir / (CHECKPOINT_FILE + ".tmp"))
+    shutil.copyfile(source, clone_dir / STAGED_CHECKPOINT)
     if (donor_dir / EVAL_FILE).exists():
         shutil.copyfile(donor_dir / EVAL_FILE, clone_dir / EVAL_FILE)
     write_json(clone_dir / FORK_FILE, fork)
-    (clone_dir / (CHECKPOINT_FILE + ".tmp")).replace(clone_dir / CHECKPOINT_FILE)
+    complete_fork_copy(clone_dir)
+
+
+def complete_fork_copy(trial_dir: Path) -> None:
+    """Put a staged donor checkpoint in place (also after a kill between copying and renaming)."""
+    staged = trial_dir / STAGED_CHECKPOINT
+    if staged.exists() and (trial_dir / FORK_FILE).exists():
+        staged.replace(trial_dir / CHECKPOINT_FILE)
 
 
 def pending_fork(trial_dir: Path) -> dict[str, Any] | None:
+    """The fork to apply before the trial's next step, its donor checkpoint in place; or None."""
+    complete_fork_copy(trial_dir)
     return read_json(trial_dir / FORK_FILE)

@@ -550,7 +550,10 @@ class TrialRunner:
             return
         start = self._clock.wall()
         save_checkpoint(self.trial_dir / CHECKPOINT_FILE, self._state_refs())
-        self.state.clocks.logging += self._clock.wall() - start
+        elapsed = self._clock.wall() - start
+        self.state.clocks.logging += elapsed
+        if not self._running:  # outside a segment no wall window is open: the checkpoint is its own
+            self.state.clocks.wall += elapsed
 
     def resume(self) -> bool:
         """Restore from the trial directory's checkpoint, if any; the eval log is rewritten to

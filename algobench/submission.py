@@ -43,13 +43,22 @@ DATA_SELECTION_ARGS = (
 
 # Hyperparameters a tuner may change mid-run, written into every torch optimizer the submission
 # holds (both forms). The learning rate is handled apart: it scales the schedule (``_scale_lr``).
-PARAM_GROUP_WRITERS: Mapping[str, tuple[str, Callable[[dict[str, Any], float], None]]] = {
-    "weight_decay": ("weight_decay", lambda g, v: g.update(weight_decay=v)),
-    "momentum": ("momentum", lambda g, v: g.update(momentum=v)),
-    "beta1": ("betas", lambda g, v: g.update(betas=(v, g["betas"][1]))),
-    "one_minus_beta1": ("betas", lambda g, v: g.update(betas=(1.0 - v, g["betas"][1]))),
-    "beta2": ("betas", lambda g, v: g.update(betas=(g["betas"][0], v))),
-    "epsilon": ("eps", lambda g, v: g.update(eps=v)),
+# Each name lists (param_group key, writer) alternatives: the first key a group has is written
+# (beta1 is Adam's first beta, and heavy ball's or Nesterov's momentum).
+Writer = tuple[str, Callable[[dict[str, Any], float], None]]
+PARAM_GROUP_WRITERS: Mapping[str, tuple[Writer, ...]] = {
+    "weight_decay": (("weight_decay", lambda g, v: g.update(weight_decay=v)),),
+    "momentum": (("momentum", lambda g, v: g.update(momentum=v)),),
+    "beta1": (
+        ("betas", lambda g, v: g.update(betas=(v, g["betas"][1]))),
+        ("momentum", lambda g, v: g.update(momentum=v)),
+    ),
+    "one_minus_beta1": (
+        ("betas", lambda g, v: g.update(betas=(1.0 - v, g["betas"][1]))),
+        ("momentum", lambda g, v: g.update(momentum=1.0 - v)),
+    ),
+    "beta2": (("betas", lambda g, v: g.update(betas=(g["betas"][0], v))),),
+    "epsilon": (("eps", lambda g, v: g.update(eps=v)),),
 }
 # Read from the hyperparameters at every step by the native training step.
 NATIVE_PER_STEP = ("label_smoothing", "grad_clip")
@@ -114,12 +123,13 @@ class Submission:
             if name == "learning_rate" and optimizers:
                 _scale_lr(optimizers, schedulers, old.get("learning_rate"), _number(self.path, name, value))
             elif name in PARAM_GROUP_WRITERS and optimizers:
-                key, write = PARAM_GROUP_WRITERS[name]
                 groups = [g for o in optimizers for g in o.param_groups]
-                if not all(key in g for g in groups):
-                    refused.append(f"{name} (an optimizer here has no {key!r})")
+                writers = [next((w for key, w in PARAM_GROUP_WRITERS[name] if key in g), None) for g in groups]
+                if None in writers:
+                    keys = " or ".join(repr(key) for key, _ in PARAM_GROUP_WRITERS[name])
+                    refused.append(f"{name} (an optimizer here has no {keys})")
                     continue
-                for group in groups:
+                for group, write in zip(groups, writers, strict=True):
                     write(group, _number(self.path, name, value))
             else:
                 refused.append(name)

@@ -26,7 +26,7 @@ import torch
 import algobench
 from algobench.errors import SubmissionError
 from algobench.executors.base import InfrastructureError
-from algobench.fork import FORK_FILE, pending_fork
+from algobench.fork import FORK_FILE, complete_fork_copy, pending_fork
 from algobench.hyperparameters import ChangePoint, Hyperparameters
 from algobench.layout import ERROR_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, TrialStatus
 from algobench.results import read_summary, write_json
@@ -115,6 +115,7 @@ def run_trial(
         _write_error(spec, error)
         return _finish(spec, failed_summary(spec, verdict, workload, config, f"setting up the trial raised {cause}"))
     try:
+        complete_fork_copy(trial_dir)
         runner.resume()
         fork = pending_fork(trial_dir)
     except Exception as error:
@@ -133,6 +134,7 @@ def run_trial(
         except SubmissionError as error:
             return _finish(spec, failed_summary(spec, verdict, workload, config, str(error), phase="fork"))
         runner.checkpoint()
+        write_schedule(trial_dir, runner.state.schedule)
         (trial_dir / FORK_FILE).unlink()
     try:
         write_schedule(trial_dir, runner.state.schedule)

@@ -10,13 +10,9 @@ import argparse
 import math
 import sys
 import warnings
-from typing import TYPE_CHECKING
 
 from algobench.scoring.errors import ScoringError, ScoringWarning
 from algobench.scoring.protocols import DEFAULT_PROTOCOL, PROTOCOL_NAMES, RULES, RULESETS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +61,8 @@ def format_table(result) -> str:
     """Submissions, best first: score, speedup (with a reference), then the ratio per workload."""
     table = result.scores.drop(columns=["reference"], errors="ignore").join(result.ratios)
     table = table.sort_values("score", ascending=False, kind="stable")
+    import pandas as pd
+
     shown = pd.DataFrame(index=table.index)
     shown["score"] = table["score"].map(lambda v: f"{v:.4f}")
     for column in table.columns.drop("score"):

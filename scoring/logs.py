@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from algobench.layout import EVAL_FILE, HPARAMS_FILE, SUMMARY_FILE, Direction
+from algobench.layout import EVAL_FILE, HPARAMS_FILE, SUMMARY_FILE, TUNING_DIR, Direction
 from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.protocols import RULESETS, Protocol, WorkloadSpec
 
@@ -93,8 +93,9 @@ def _submission_dirs(directory: str, depth: int) -> Iterator[str]:
         yield directory
         return
     if depth < MAX_SEARCH_DEPTH:
-        for _, child in children:
-            yield from _submission_dirs(child, depth + 1)
+        for name, child in children:
+            if name != TUNING_DIR:  # a tuner's state and events, not a submission's trials
+                yield from _submission_dirs(child, depth + 1)
 
 
 def find_trials(paths: Iterable[str | PathLike[str]], problems: Problems) -> list[TrialDir]:

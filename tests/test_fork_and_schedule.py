@@ -97,7 +97,7 @@ def test_a_learning_rate_change_scales_the_schedule_from_that_step(path):
     [
         ({"learnin_rate": 1e-3}, "cannot change learnin_rate mid-run"),
         ({"warmup_factor": 0.2}, "cannot change warmup_factor mid-run"),
-        ({"momentum": 0.5}, "momentum (an optimizer here has no 'momentum')"),
+        ({"epsilon": "x"}, "epsilon must be a finite number"),
         ({"learning_rate": "fast"}, "learning_rate must be a finite number"),
     ],
 )
@@ -167,3 +167,27 @@ def test_the_driver_forks_trials_on_disk_and_the_clone_replays_exactly(tmp_path)
         logged = [{k: float(v) for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
     assert [int(r["global_step"]) for r in logged] == [20, 40, 60, 80, 100]
     assert logged == [{k: float(v) for k, v in row.items()} for row in metrics(replay.state.eval_history)]
+
+
+def test_beta1_is_the_momentum_of_sgd_style_optimizers():
+    trial = runner(seed=1, path=SUBMISSIONS / "sgd_momentum" / "submission.py", hp={"learning_rate": 0.05})
+    trial.run(until_step=10)
+    trial.set_hyperparameters({"one_minus_beta1": 0.2})
+    assert trial.optimizer_state["optimizer"].param_groups[0]["momentum"] == pytest.approx(0.8)
+    with pytest.raises(SubmissionError, match="beta2 \\(an optimizer here has no 'betas'\\)"):
+        trial.set_hyperparameters({"beta2": 0.95})
+
+
+def test_a_fork_killed_between_copying_and_placing_its_checkpoint_completes_on_the_clone(tmp_path):
+    """The donor's checkpoint is staged, then put in place; a kill in between is finished later."""
+    from algobench.fork import STAGED_CHECKPOINT, complete_fork_copy, fork_trial_dir
+
+    donor_dir, clone_dir = tmp_path / "donor", tmp_path / "clone"
+    donor_dir.mkdir()
+    (donor_dir / "checkpoint.pt").write_bytes(b"donor state")
+    fork_trial_dir(donor_dir, clone_dir, at_step=40, reseed=7, changes={"learning_rate": 1e-2})
+    assert (clone_dir / "checkpoint.pt").read_bytes() == b"donor state"
+    (clone_dir / "checkpoint.pt").rename(clone_dir / STAGED_CHECKPOINT)  # as if killed before the rename
+    complete_fork_copy(clone_dir)
+    assert (clone_dir / "checkpoint.pt").read_bytes() == b"donor state"
+    assert not (clone_dir / STAGED_CHECKPOINT).exists()

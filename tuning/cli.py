@@ -448,34 +448,9 @@ def _metric_name(workload: str) -> str:
 
 def _make_executor(args: argparse.Namespace, workloads: Sequence[str] = ()) -> Any:
     """The process executor with as many segments at once as the cores allow (or in-process)."""
-    from algobench.executors.inprocess import InProcessExecutor
-    from algobench.executors.process import ProcessExecutor
-    from algobench.tuning.planning import available_cores
+    from algobench.cli import make_executor
 
-    if args.executor == "inprocess":
-        if args.parallel not in (None, 1):
-            raise AlgobenchError("--executor inprocess runs one segment at a time; drop --parallel")
-        return InProcessExecutor(show_progress=False)
-    fair = max(available_cores() // args.threads, 1)
-    parallel = fair if args.parallel is None else max(min(args.parallel, fair), 1)
-    if args.parallel is not None and args.parallel > fair:
-        print(
-            f"algobench: warning: --parallel {args.parallel} x --threads {args.threads} needs more than the "
-            f"{available_cores()} cores here; running {fair} at a time",
-            file=sys.stderr,
-        )
-    return ProcessExecutor(parallel=parallel, show_progress=False, preload=preload_modules(workloads))
-
-
-def preload_modules(workloads: Sequence[str]) -> tuple[str, ...]:
-    """What the trial processes' fork server imports once, so that each of a population's many
-    short segments does not: the workloads' modules; torch's compiler front end, which the first
-    torch optimizer a submission builds imports; scikit-learn's datasets, which the digits
-    workloads import when they load their data (each of these costs a process 1-3 s)."""
-    from algobench.workloads.registry import workload_info
-
-    modules = [workload_info(name).class_path.split(":")[0] for name in workloads]
-    return ("algobench.workloads.registry", "torch._dynamo", "sklearn.datasets", *dict.fromkeys(modules))
+    return make_executor(args.executor, parallel=args.parallel, threads=args.threads, workloads=workloads)
 
 
 # --- algobench tune replay / export / score / plot ----------------------------------------------------

@@ -36,7 +36,9 @@ from algobench.results import read_summary, write_json
 from algobench.trial_spec import TrialSpec
 
 OUTPUT_FILE = "output.log"
-PRELOAD = ("algobench.trial",)
+# Imported once by the fork server, so that no trial pays for them: the trial machinery, and
+# torch's compiler stack, which torch.optim imports when a first optimizer is built (1.5-3 s here).
+PRELOAD = ("algobench.trial", "torch._dynamo")
 POLL_SEC = 0.25
 EXIT_INFRASTRUCTURE = 70  # the trial process's own code for "algobench failed"
 TRIAL_MARKER = "ALGOBENCH_TRIAL"  # in the environment of a trial's process and its descendants
