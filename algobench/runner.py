@@ -365,13 +365,13 @@ class TrialRunner:
         state.last_eval_submission_time = clocks.submission
         self._judge(row)
 
+        if self.on_eval is not None:  # first: the watcher's CPU reading is closest to the row's clocks
+            self.on_eval(row)
         start = self._clock.wall()
         if self.eval_log is not None:
             self.eval_log.append(row)
         self.checkpoint()
         clocks.logging += self._clock.wall() - start
-        if self.on_eval is not None:
-            self.on_eval(row)
         return row
 
     def reached_target(self, row: dict[str, Any]) -> bool:

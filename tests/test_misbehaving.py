@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from algobench.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "misbehaving"
@@ -272,32 +273,27 @@ def expand(phrase: str, path: Path) -> str:
 
 
 def run_sweep(case: Case, tmp_path: Path) -> Sweep:
+    """``algobench submit`` called in this process: the command never runs submission code itself
+    (it checks the file statically; each trial imports it in its own process), so the sweep can
+    share this process's trial-process server instead of starting a fresh interpreter each time."""
     path = CORPUS / case.file
     experiment_dir, cwd, pid_file = tmp_path / "experiments", tmp_path / "cwd", tmp_path / "pids.txt"
     cwd.mkdir()
-    command = [
-        sys.executable, "-m", "algobench.cli", "submit", str(path),
-        "--workloads", "digits_mlp,mnist1d", "--ruleset", "self", "--studies", "1", "--scale", "tiny",
-        "--experiment-dir", str(experiment_dir), "--quiet", "--trial-timeout", str(case.trial_timeout),
+    args = [
+        "submit", str(path), "--workloads", "digits_mlp,mnist1d", "--ruleset", "self", "--studies", "1",
+        "--scale", "tiny", "--threads", "1", "--experiment-dir", str(experiment_dir), "--quiet",
+        "--trial-timeout", str(case.trial_timeout),
     ]  # fmt: skip
-    env = {**os.environ, "MISBEHAVING_PID_FILE": str(pid_file)}
-    terminal = tmp_path / "terminal.txt"
+    terminal = io.StringIO()
     start = time.monotonic()
-    # The terminal goes to a file, not a pipe: a process the submission leaves behind may hold
-    # the pipe open, and reading it would then wait for that process.
-    with terminal.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            returncode = process.wait(timeout=2 * case.trial_timeout + 120)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # our own session: the CLI and its trials
-            process.wait()
-            pytest.fail(f"`algobench submit {case.file}` did not end; terminal:\n{terminal.read_text()[-3000:]}")
-    return Sweep(
-        path, returncode, terminal.read_text(errors="replace"), experiment_dir, cwd, pid_file, time.monotonic() - start
-    )
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+            returncode = main(args)
+    finally:
+        os.chdir(before)
+    return Sweep(path, returncode, terminal.getvalue(), experiment_dir, cwd, pid_file, time.monotonic() - start)
 
 
 def _cleanup(sweep: Sweep | None) -> None:

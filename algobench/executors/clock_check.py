@@ -18,18 +18,25 @@ CLOCK_COLUMNS = ("score", "total_duration", "accumulated_eval_time", "accumulate
 RELATIVE_SLACK = 0.25  # scheduling noise between the two processes' readings, relative ...
 ABSOLUTE_SLACK_SEC = 0.5  # ... and absolute (message latency, start-up)
 LAG_SLACK_SEC = 1.0  # how late a busy parent may read the last report
+CPU_SLACK_SEC = 0.05  # the trial's work between its clock reading and the parent's CPU reading
 
 
 @dataclass(frozen=True)
 class Report:
-    """One evaluation row as the trial reported it, with the parent's time of receipt."""
+    """One evaluation row as the trial reported it, with the parent's time of receipt and the
+    CPU time the kernel had counted for the trial's process by then (None where unknown)."""
 
     parent_time: float
     row: dict[str, Any]
+    cpu: float | None = None
 
 
 def check_clocks(
-    reports: Sequence[Report], parent_start: float, parent_end: float, reference: Report | None = None
+    reports: Sequence[Report],
+    parent_start: float,
+    parent_end: float,
+    reference: Report | None = None,
+    cores: int = 1,
 ) -> str | None:
     """None when the trial's clocks are possible, else a one-line reason.
 
@@ -38,7 +45,9 @@ def check_clocks(
     process's start to receiving i (claiming more time than passed), and over the whole trial the
     claimed wall time must cover most of what passed between the ``reference`` (the trial's
     report that its training starts, else its first evaluation) and its last evaluation (a clock
-    that stands still or runs slow).
+    that stands still or runs slow). And a process cannot use more CPU than ``cores`` times the wall
+    time it ran: the kernel's count of the trial's CPU time bounds its clock from below however
+    short the run and however busy the parent.
     """
     for index, report in enumerate(reports):
         row = report.row
@@ -70,6 +79,13 @@ def check_clocks(
     first = reference or (reports[0] if reports else None)
     if reports and first is not None and first is not reports[-1]:
         claimed = reports[-1].row["total_duration"] - first.row["total_duration"]
+        if first.cpu is not None and reports[-1].cpu is not None:
+            used = reports[-1].cpu - first.cpu
+            if claimed < (1 - RELATIVE_SLACK) * used / max(cores, 1) - CPU_SLACK_SEC:
+                return (
+                    f"the trial's process used {used:.2f} s of CPU on {cores} core(s) while its wall clock "
+                    f"advanced only {claimed:.2f} s"
+                )
         seen = reports[-1].parent_time - first.parent_time
         if claimed < (1 - RELATIVE_SLACK) * seen - LAG_SLACK_SEC:
             return (

@@ -111,13 +111,15 @@ class ProcessExecutor(Executor):
                     if receiver.poll(POLL_SEC):
                         kind, payload = receiver.recv()
                         if kind == "eval":
-                            reports.append(Report(time.monotonic(), payload))
+                            reports.append(Report(time.monotonic(), payload, process_cpu_sec(process.pid)))
                         elif kind == "progress" and bar is not None:
                             bar.update(payload)
                         elif kind == "config" and timeout is None:
                             timeout = default_timeout_sec(payload)
                         elif kind == "started":
-                            outcome["started"] = Report(time.monotonic(), {"total_duration": payload})
+                            outcome["started"] = Report(
+                                time.monotonic(), {"total_duration": payload}, process_cpu_sec(process.pid)
+                            )
                         else:
                             outcome[kind] = payload
                     elif not process.is_alive():
@@ -188,7 +190,7 @@ def _checked(
     spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float, reference: Report | None
 ) -> Summary:
     """The trial's own summary, or an ``invalid`` one when its clocks cannot be true."""
-    reason = check_clocks(reports, started, ended, reference)
+    reason = check_clocks(reports, started, ended, reference, cores=_cores())
     if reason is None:
         return summary
     summary = {
@@ -202,6 +204,21 @@ def _checked(
     write_json(spec.trial_dir() / SUMMARY_FILE, summary)
     (spec.trial_dir() / ERROR_FILE).write_text(summary["error"] + "\n")
     return summary
+
+
+def process_cpu_sec(pid: int | None) -> float | None:
+    """The CPU time (user + system, all threads) the kernel has counted for ``pid``: a measure
+    the process cannot rewrite. None where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _describe_exit(exitcode: int | None) -> str:

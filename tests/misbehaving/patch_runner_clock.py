@@ -19,7 +19,7 @@ from algoperf import spec
 from algobench.schedules import warmup_cosine
 
 STEPS = 5
-DIGITS_STEPS = 300  # digits_mlp trains for seconds, so that the slowed clock shows
+DIGITS_STEPS = 2000  # digits_mlp trains for a second or two, so that the slowed clock shows
 
 
 def misbehaves(workload):
