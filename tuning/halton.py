@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scipy.stats import qmc
-
 from algobench.errors import AlgobenchError, SearchSpaceError
 from algobench.results import read_summary
 from algobench.tuning.base import Summary, TrialRequest, Tuner
@@ -34,6 +32,8 @@ def sample(space: SearchSpace, n: int, seed: int) -> list[dict[str, Any]]:
                 f"{space.source}: {n} trials asked for but the list holds only {len(space.fixed_points)} points"
             )
         return [dict(p) for p in space.fixed_points[:n]]
+    from scipy.stats import qmc  # here, not at import: `algobench --help` lists the tuners without scipy
+
     unit = qmc.Halton(d=len(space.dimensions), scramble=True, seed=seed).random(n)
     return [
         {dim.name: _plain(dim.value_at(float(u))) for dim, u in zip(space.dimensions, row, strict=True)} for row in unit
