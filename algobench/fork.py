@@ -59,6 +59,5 @@ def complete_fork_copy(trial_dir: Path) -> None:
 
 
 def pending_fork(trial_dir: Path) -> dict[str, Any] | None:
-    """The fork to apply before the trial's next step, its donor checkpoint in place; or None."""
-    complete_fork_copy(trial_dir)
+    """The fork to apply before the trial's next step (after ``complete_fork_copy``), or None."""
     return read_json(trial_dir / FORK_FILE)

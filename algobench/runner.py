@@ -538,11 +538,15 @@ class TrialRunner:
         self.input_queue.load_state_dict(learner["input_queue"])
         self._rng_states = learner["rng"]
         self.state = saved["bookkeeping"]
-        applied = self.state.global_step
-        self._pending = [
-            p for p in sorted(self.config.schedule, key=lambda p: p.global_step) if p.global_step >= applied
-        ]
-        self._pending = [p for p in self._pending if not _already_applied(p, self.state.schedule)]
+        applied = {point.global_step for point in self.state.schedule[1:]}  # changes already made
+        self._pending = sorted(
+            (
+                p
+                for p in self.config.schedule
+                if p.global_step >= self.state.global_step and p.global_step not in applied
+            ),
+            key=lambda point: point.global_step,
+        )
         self._wall_origin = (self._clock.wall(), self.state.clocks.wall)
 
     def checkpoint(self) -> None:
@@ -580,10 +584,6 @@ class TrialRunner:
         if self.eval_log is not None:
             self.eval_log.rewrite(self.state.eval_history)
         return True
-
-
-def _already_applied(point: ChangePoint, schedule: list[ChangePoint]) -> bool:
-    return any(p.global_step == point.global_step for p in schedule[1:])
 
 
 def _unpack_update(returned: Any, where: str) -> tuple[Any, Any, Any]:

@@ -68,8 +68,8 @@ def run_trial(
     on_start: Callable[[float], None] | None = None,
     phase: Any = None,
 ) -> dict[str, Any]:
-    """Run (or resume, or skip) one trial and return its summary; ``None``-free: a summary is
-    written for every outcome of the submission's, and ``InfrastructureError`` raised for ours.
+    """Run (or resume, or skip) one trial and return its summary. Every outcome the submission
+    causes ends in a written summary; a failure of algobench's own raises ``InfrastructureError``.
 
     With ``spec.until_step`` the trial stops there, checkpointed, and the returned summary has
     status None (``unfinished``): nothing final is written.
