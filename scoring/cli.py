@@ -92,7 +92,21 @@ def run_score(args: argparse.Namespace) -> int:
     print(format_table(result))
     if args.out:
         print(f"wrote {len(paths)} files to {args.out} (report: {paths.get('report', '-')})")
+    _print_tuner_views(args.experiment_dirs)
     return 0
+
+
+def _print_tuner_views(experiment_dirs: list[str]) -> None:
+    """Experiments that hold tuner runs are also scored per tuner, in the three views."""
+    from pathlib import Path
+
+    from algobench.scoring.tuners import format_tuner_scores, score_tuners
+    from algobench.tuning.lineage import tuning_dirs
+
+    tuned = [path for path in experiment_dirs if tuning_dirs(Path(path))]
+    if tuned:
+        print("\ntuners (algobench tune score for the details):")
+        print(format_tuner_scores(score_tuners(tuned)))
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:

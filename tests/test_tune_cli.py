@@ -129,6 +129,10 @@ def test_replay_export_and_score_of_tuned_experiments(tmp_path, capsys):
     assert "adamw_pbt" in printed and "adamw_halton" in printed and "Kendall" in printed
     assert {p.name for p in (tmp_path / "scores").iterdir()} == {"runs.csv", "times.csv", "scores.csv", "kendall.csv"}
 
+    assert main(["score", str(pbt), str(halton)]) == 0  # the plain scoring shows the tuner views too
+    printed = capsys.readouterr().out
+    assert "tuners (algobench tune score" in printed and "equal_compute" in printed and "adamw_pbt" in printed
+
 
 @pytest.mark.parametrize(
     ("extra", "config", "message"),
