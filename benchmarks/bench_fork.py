@@ -33,9 +33,7 @@ def fork_cost(name: str, repeats: int) -> tuple[int, float, float]:
     config = RunConfig(budget_sec=1e9, eval_period_sec=1e9, max_steps=10**9, stop_on_target=False)
 
     def trial(seed: int) -> TrialRunner:
-        return TrialRunner(
-            get_workload(name), submission, Hyperparameters({}), replace(config, seed=seed)
-        )
+        return TrialRunner(get_workload(name), submission, Hyperparameters({}), replace(config, seed=seed))
 
     donor, clone = trial(1), trial(2)
     donor.run(until_step=3)
