@@ -215,3 +215,20 @@ def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
     rows_after = eval_file.read_text().splitlines()
     steps = [int(line.split(",")[0]) for line in rows_after[1:]]
     assert steps == sorted(set(steps))  # no duplicated evaluation
+
+
+@pytest.mark.parametrize("content", [b"\x8f\x00\xffrandom bytes", b"[]"], ids=["random_bytes", "a_list"])
+def test_a_damaged_summary_is_set_aside_and_its_trial_runs_again(tmp_path, capsys, content):
+    """D3: one line naming the file; nothing else is touched; the trial gets a real summary."""
+    args = (str(ADAMW), "--workloads", "digits_mlp", "--trials", "1", "--studies", "1",
+            "--experiment-dir", str(tmp_path))  # fmt: skip
+    assert submit(*args) == 0
+    summary = trial_dirs(tmp_path)[0] / "summary.json"
+    summary.write_bytes(content)
+    capsys.readouterr()
+    assert submit(*args) == 0
+    err = capsys.readouterr().err
+    assert f"{summary}" in err and "moved to summary.json.corrupt, the trial will run again" in err
+    assert "Traceback" not in err
+    assert (summary.parent / "summary.json.corrupt").read_bytes() == content
+    assert json.loads(summary.read_text())["status"] in ("target_reached", "out_of_time")
