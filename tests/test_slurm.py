@@ -331,7 +331,10 @@ def test_cancelled_job_is_failed_and_retry_failed_reruns_only_it(slurm_cluster, 
     wait_for_rows(specs[0].trial_dir(), 1)
     subprocess.run(["scancel", first[0].job.job_id], check=True, timeout=30)
     settled = launch(specs, cluster="slurm", profile=PROFILE, wait_timeout_sec=300, poll_sec=1)
-    assert settled[0].job is None and settled[0].outcome == "failed"  # recorded, not resubmitted
+    # Recorded, not resubmitted: either triage found it ended, or (while SLURM's accounting still
+    # showed the cancel in progress) the same job was followed to its end.
+    assert settled[0].job is None or settled[0].job.job_id == first[0].job.job_id
+    assert settled[0].outcome == "failed"
     assert settled[1].job.job_id == first[1].job.job_id  # still running: attached, not resubmitted
     cancelled = read_summary(specs[0].trial_dir())
     assert cancelled["status"] == "failed" and "CANCELLED" in cancelled["error"] and "cancelled" in cancelled["error"]
