@@ -74,3 +74,44 @@ def algoperf_modules(device: torch.device) -> Iterator[None]:
     finally:
         for name in added:
             sys.modules.pop(name, None)
+
+
+@contextlib.contextmanager
+def import_root(directory: str | None) -> Iterator[None]:
+    """Put ``directory`` first on ``sys.path`` for the block: the home of a file that imports
+    itself by its path in another repository (``submissions.submissions_algorithms_v0_5.…``).
+
+    It stays for the whole trial, since such a file may import lazily inside ``update_params``,
+    and is taken out afterwards so that an in-process executor's next trial does not see it.
+    """
+    if directory is None:
+        yield
+        return
+    sys.path.insert(0, directory)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(directory)
+
+
+@contextlib.contextmanager
+def single_process_group() -> Iterator[bool]:
+    """A one-process ``torch.distributed`` group (gloo, which runs on CPU) for the block, as
+    AlgoPerf's PyTorch runner provides one; yields whether this call made it.
+
+    Submissions written for AlgoPerf may require ``torch.distributed.is_initialized()`` (Distributed
+    Shampoo's DDP distributor does). The group's store is in memory, so nothing listens on a port.
+    A group someone else initialised is used as it is and left alone.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_available() or dist.is_initialized():
+        yield False
+        return
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield True
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

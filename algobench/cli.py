@@ -69,6 +69,44 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="train to the budget even after the target is reached",
     )
+    add_clock_argument(parser)
+    parser.add_argument(
+        "--import-root",
+        default=None,
+        metavar="DIR",
+        help="put DIR first on the trial processes' sys.path, for a submission that imports its own package "
+        "by its path in another repository (recorded in each trial's meta_data.json)",
+    )
+
+
+def add_clock_argument(parser: argparse.ArgumentParser) -> None:
+    """``--clock``: what budgets and time-to-target are measured on (shared by submit and tune)."""
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: elapsed time (AlgoPerf's; moves with the machine's load); cpu: the trial process's CPU "
+        "time over its --threads threads (default 1 on this clock), which other processes' load hardly "
+        "moves. Evaluation is off either clock; scoring refuses to mix them (default: %(default)s)",
+    )
+
+
+def with_run_options(specs: list, args: argparse.Namespace) -> list:
+    """The trials with the options every executor carries in the spec: clock and import root."""
+    import dataclasses
+    from pathlib import Path
+
+    root = getattr(args, "import_root", None)
+    if root is not None:
+        if not Path(root).is_dir():
+            raise AlgobenchError(f"--import-root {root}: not a directory")
+        root = str(Path(root).resolve())
+    # Idle OpenMP workers spin for a while before they sleep, and the CPU clock counts the spinning:
+    # on that clock a trial gets one thread unless --threads says otherwise.
+    threads = {"threads": 1} if args.clock == "cpu" and getattr(args, "threads", None) is None else {}
+    return [dataclasses.replace(spec, clock=args.clock, import_root=root, **threads) for spec in specs]
+
+
 
 
 def plan_from_args(args: argparse.Namespace) -> list:
@@ -82,7 +120,7 @@ def plan_from_args(args: argparse.Namespace) -> list:
     workloads = expand_workload_names([w.strip() for w in args.workloads.split(",") if w.strip()])
     if not workloads:
         raise AlgobenchError("--workloads is empty")
-    return plan_trials(
+    specs = plan_trials(
         args.submission,
         workloads=workloads,
         ruleset=args.ruleset,
@@ -98,6 +136,7 @@ def plan_from_args(args: argparse.Namespace) -> list:
         threads=args.threads,
         trial_timeout_sec=args.trial_timeout,
     )
+    return with_run_options(specs, args)
 
 
 def make_executor(

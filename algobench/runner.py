@@ -1,7 +1,9 @@
 """The timed training loop (DESIGN.md contract 3), runnable in segments, resumable and forkable.
 
 Only the submission's own work is on the clock: ``data_selection`` + ``update_params`` (and
-``prepare_for_eval``), with the device synchronised before the clock is read. Evaluation,
+``prepare_for_eval``), with the device synchronised before the clock is read. The clock is the
+wall clock or the trial process's CPU time (``RunConfig.clock``, see ``algobench.clock``); the
+budget, the evaluation period and time-to-target are all read on it. Evaluation,
 logging and checkpointing are timed on separate clocks, all read from ``algobench.clock``,
 which a submission patching the ``time`` module cannot reach.
 
@@ -34,7 +36,7 @@ import torch
 
 from algobench import spec
 from algobench.checkpoint import load_checkpoint, save_checkpoint
-from algobench.clock import Stopwatch
+from algobench.clock import DEFAULT_CLOCK, ClockName, Stopwatch
 from algobench.errors import DivergedError, SubmissionError
 from algobench.hyperparameters import ChangePoint, Hyperparameters
 from algobench.layout import CHECKPOINT_FILE, EVAL_FILE, Direction, TrialStatus
@@ -51,7 +53,8 @@ PHASE_ALGOBENCH, PHASE_SUBMISSION = 0, 1
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How one trial runs. ``budget_sec`` is final (calibrated, ×1.5 for self-tuning)."""
+    """How one trial runs. ``budget_sec`` is final (calibrated, ×1.5 for self-tuning), in seconds
+    of ``clock``: wall seconds, or CPU seconds of the trial's process."""
 
     budget_sec: float
     eval_period_sec: float
@@ -61,17 +64,18 @@ class RunConfig:
     stop_on_target: bool = True
     checkpoint_period_sec: float = 30.0  # wall seconds between checkpoints (and at every eval)
     schedule: tuple[ChangePoint, ...] = ()  # hyperparameter changes after step 0 (replay, PBT)
+    clock: ClockName = DEFAULT_CLOCK  # what submission time is measured on
 
 
 @dataclass
 class Clocks:
     """Accumulated times; all of them survive a checkpoint."""
 
-    submission: float = 0.0
+    submission: float = 0.0  # on the trial's clock (RunConfig.clock)
     eval: float = 0.0
     logging: float = 0.0
     wall: float = 0.0  # total_duration over all segments
-    process_cpu: float = 0.0
+    process_cpu: float = 0.0  # CPU time of the submission's work, whatever the clock
 
 
 @dataclass
@@ -260,9 +264,9 @@ class TrialRunner:
         return _Phase(self._phase)
 
     def _timed_step(self) -> None:
-        state, clocks = self.state, self.state.clocks
+        state = self.state
         step, seed = state.global_step, self.seed
-        start, cpu_start = self._clock.wall(), self._clock.cpu()
+        start = self._clock.both()
         try:
             with self._in_submission():
                 batch = self.submission.data_selection(
@@ -296,10 +300,16 @@ class TrialRunner:
         except BaseException as error:  # the submission's fault (exit and Ctrl-C of its own too)
             self._end(TrialStatus.FAILED, self._describe_error("update_params", error))
         self._sync()
-        clocks.submission += self._clock.wall() - start
-        clocks.process_cpu += self._clock.cpu() - cpu_start
+        self._charge(start)
         state.global_step += 1
         state.examples_seen += self.batch_size
+
+    def _charge(self, start: tuple[float, float]) -> None:
+        """Put the submission's work since ``start`` (a ``Stopwatch.both`` reading) on its clock."""
+        wall, cpu = self._clock.both()
+        clocks = self.state.clocks
+        clocks.submission += cpu - start[1] if self.config.clock == "cpu" else wall - start[0]
+        clocks.process_cpu += cpu - start[1]
 
     def _eval_due(self) -> bool:
         state, config = self.state, self.config
@@ -316,7 +326,7 @@ class TrialRunner:
         state, clocks, workload = self.state, self.state.clocks, self.workload
         step, seed = state.global_step, self.seed
         if self.submission.prepare_for_eval is not None and not self.finished:
-            start = self._clock.wall()
+            start = self._clock.both()
             try:
                 with self._in_submission():
                     returned = self.submission.prepare_for_eval(
@@ -335,7 +345,7 @@ class TrialRunner:
             except BaseException as error:
                 self._end(TrialStatus.FAILED, self._describe_error("prepare_for_eval", error))
             self._sync()
-            clocks.submission += self._clock.wall() - start
+            self._charge(start)
 
         replaced = self.verdict.tampering()
         if replaced is not None and not self.finished:

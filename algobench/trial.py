@@ -24,6 +24,8 @@ from typing import Any
 import torch
 
 import algobench
+from algobench.algoperf_compat import import_root, single_process_group
+from algobench.clock import check_clock
 from algobench.errors import SubmissionError
 from algobench.executors.base import InfrastructureError
 from algobench.fork import FORK_FILE, complete_fork_copy, pending_fork
@@ -50,6 +52,7 @@ def run_config(spec: TrialSpec, workload: Workload) -> RunConfig:
         max_steps=spec.max_steps,
         stop_on_target=spec.stop_on_target,
         schedule=tuple(spec.schedule),
+        clock=check_clock(spec.clock, "trial spec clock"),
     )
 
 
@@ -72,8 +75,27 @@ def run_trial(
     causes ends in a written summary; a failure of algobench's own raises ``InfrastructureError``.
 
     With ``spec.until_step`` the trial stops there, checkpointed, and the returned summary has
-    status None (``unfinished``): nothing final is written.
+    status None (``unfinished``): nothing final is written. ``spec.import_root`` is first on
+    ``sys.path`` for the whole trial; an AlgoPerf-form submission runs inside a one-process
+    ``torch.distributed`` group, as under AlgoPerf's PyTorch runner.
     """
+    with import_root(spec.import_root), contextlib.ExitStack() as trial_scope:
+        return _run_trial(
+            spec, trial_scope, on_progress=on_progress, on_eval=on_eval, on_config=on_config,
+            on_start=on_start, phase=phase,
+        )  # fmt: skip
+
+
+def _run_trial(
+    spec: TrialSpec,
+    trial_scope: contextlib.ExitStack,
+    *,
+    on_progress: Callable[[Progress], None] | None,
+    on_eval: Callable[[dict[str, Any]], None] | None,
+    on_config: Callable[[RunConfig], None] | None,
+    on_start: Callable[[float], None] | None,
+    phase: Any,
+) -> dict[str, Any]:
     trial_dir = spec.trial_dir()
     finished = read_summary(trial_dir)
     if finished is not None:
@@ -103,6 +125,11 @@ def run_trial(
     except SubmissionError as error:  # the file itself is broken: the user's to fix, not a result
         _write_error(spec, error)
         raise
+    if submission.form == "algoperf":
+        try:
+            trial_scope.enter_context(single_process_group())
+        except Exception as error:
+            raise _infrastructure(spec, "starting its one-process torch.distributed group", error) from None
     try:
         runner = TrialRunner(
             workload, submission, Hyperparameters(spec.hyperparameters), config, trial_dir,
@@ -211,6 +238,7 @@ def _base_summary(spec: TrialSpec, verdict: Verdict, workload: Workload, config:
         "validation_target_value": verdict.target,
         "test_target_value": verdict.test_target,
         "max_allowed_runtime_sec": config.budget_sec,
+        "clock": config.clock,
         "calibration_factor": spec.calibration_factor,
         "threads": spec.threads,
         "machine": machine_name(),
@@ -266,6 +294,7 @@ def record_failure(spec: TrialSpec, status: TrialStatus | str, error: str) -> di
         "trial": spec.trial,
         "seed": spec.seed,
         "ruleset": spec.ruleset,
+        "clock": spec.clock,
         "threads": spec.threads,
         "status": str(TrialStatus(status)),
         "error": error,
@@ -299,6 +328,8 @@ def meta_data(spec: TrialSpec) -> dict[str, Any]:
         "device": spec.device,
         "cuda_device": torch.cuda.get_device_name() if spec.device.startswith("cuda") else None,
         "torch_threads": torch.get_num_threads(),
+        "clock": spec.clock,
+        "import_root": spec.import_root,
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "command_line": sys.argv,
         "git_revision": _git_revision(Path(spec.submission_path).parent),

@@ -48,6 +48,8 @@ class TrialSpec:
     timeout_sec: float | None = None  # kill the trial's process after this long (child executors)
     schedule: tuple[ChangePoint, ...] = ()  # hyperparameter changes after step 0 (PBT, replay)
     until_step: int | None = None
+    clock: str = "wall"  # what budgets and time-to-target are measured on: "wall" or "cpu" (algobench.clock)
+    import_root: str | None = None  # put first on sys.path of the trial process (files that import their own repo)
 
     def trial_dir(self) -> Path:
         return layout.trial_dir(self.experiment_dir, self.submission_name, self.study, self.workload_name, self.trial)

@@ -2,8 +2,10 @@
 
 These do not change any number; they say when a number rests on incomplete or incomparable
 logs: missing workloads or variants, unequal numbers of studies or trials, runs from machines
-with different calibration, and mixed rulesets. Checks that a trial's own files can be trusted
-(steps in order, status and summary against the log) are in ``integrity``: those change numbers.
+with different calibration, and mixed rulesets. Times on different clocks (wall, cpu) are not
+merely incomparable but different quantities: ``check_one_clock`` refuses them. Checks that a
+trial's own files can be trusted (steps in order, status and summary against the log) are in
+``integrity``: those change numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from algobench.scoring.errors import Problems
+from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.protocols import Protocol
 
 
@@ -72,3 +74,18 @@ def check_comparable(trials: pd.DataFrame, problems: Problems) -> None:
         if len(firsts) > 1:
             listing = ", ".join(f"{row[column]} ({row['path']})" for _, row in firsts.iterrows())
             problems.report(f"runs with different {what}s are compared: {listing}", firsts["path"].iloc[1])
+
+
+def check_one_clock(trials: pd.DataFrame) -> str | None:
+    """The one clock all ``trials`` were timed on (None when there are none); a ``ScoringError``
+    naming a trial on each clock when they differ, since wall and CPU seconds do not compare."""
+    if trials.empty:
+        return None
+    clocks = trials["clock"].fillna("wall") if "clock" in trials else pd.Series("wall", index=trials.index)
+    if clocks.nunique() == 1:
+        return str(clocks.iloc[0])
+    groups = trials.groupby(clocks, sort=True)["path"]
+    listing = "; ".join(f"{clock}: {len(paths)} trial(s), e.g. {paths.iloc[0]}" for clock, paths in groups)
+    raise ScoringError(
+        f"trials timed on different clocks cannot be scored together ({listing}); score each clock apart"
+    )

@@ -88,7 +88,10 @@ def run_score(args: argparse.Namespace) -> int:
             return 2
     _print_warnings(caught)
     protocol = result.protocol
-    print(f"protocol {protocol.name} (rules: {protocol.rules.name}); ratios to the best submission per workload")
+    print(
+        f"protocol {protocol.name} (rules: {protocol.rules.name}), times on the {result.clock} clock; "
+        "ratios to the best submission per workload"
+    )
     print(format_table(result))
     if args.out:
         print(f"wrote {len(paths)} files to {args.out} (report: {paths.get('report', '-')})")

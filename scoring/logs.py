@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from algobench.clock import DEFAULT_CLOCK
 from algobench.layout import EVAL_FILE, HPARAMS_FILE, SUMMARY_FILE, TUNING_DIR, Direction
 from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.protocols import RULESETS, Protocol, WorkloadSpec
@@ -42,7 +43,7 @@ MAX_SEARCH_DEPTH = 6
 
 TRIAL_COLUMNS = (
     "submission", "study", "workload", "base_workload", "is_variant", "trial", "framework", "path",
-    "ruleset", "metric", "direction", "target", "budget_sec", "calibration_factor", "machine", "status",
+    "ruleset", "clock", "metric", "direction", "target", "budget_sec", "calibration_factor", "machine", "status",
     "summary_time_to_target", "has_eval_log", "num_evals", "hparams",
 )  # fmt: skip
 
@@ -409,6 +410,7 @@ def load_trials(
                 "framework": trial.framework,
                 "path": trial.path,
                 "ruleset": ruleset,
+                "clock": str(summary.get("clock") or DEFAULT_CLOCK),  # AlgoPerf's logs: the wall clock
                 "metric": spec.column,
                 "direction": spec.direction,
                 "target": spec.validation_target,

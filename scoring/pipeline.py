@@ -43,6 +43,7 @@ class ScoreResult:
     - ``profiles``: submissions x tau, rho(tau)
     - ``scores``: per submission, ``score`` (and ``speedup`` against ``reference``)
     - ``speedups``: per submission, the geometric-mean speedup and its per-workload factors
+    - ``clock``: the clock every time was measured on (``wall`` or ``cpu``)
     """
 
     protocol: Protocol
@@ -58,6 +59,7 @@ class ScoreResult:
     reference: str | None
     held_out: dict[str, str]
     problems: tuple[str, ...]
+    clock: str = "wall"  # what every time in these tables was measured on (one clock per scoring run)
 
 
 def scored_workloads(trials: pd.DataFrame, protocol: Protocol) -> tuple[list[str], dict[str, str]]:
@@ -96,6 +98,7 @@ def score_trials(
     used = trials.loc[trials["workload"].isin(set(bases) | set(held_out))]
     checks.check_counts(used, protocol, problems)
     checks.check_comparable(used, problems)
+    clock = checks.check_one_clock(used) or "wall"
 
     used = used.drop(integrity.step_order_problems(used, trial_set.evals, problems))
     per_trial = trial_times(used, trial_set.evals, rules)
@@ -136,6 +139,7 @@ def score_trials(
         reference=reference,
         held_out=held_out,
         problems=tuple(problems.messages),
+        clock=clock,
     )
 
 

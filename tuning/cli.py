@@ -102,6 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser, tuning: bool = True) -> None:
+    from algobench.cli import add_clock_argument
+
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: %(default)s")
     if tuning:
         parser.add_argument(
@@ -113,6 +115,7 @@ def _add_run_options(parser: argparse.ArgumentParser, tuning: bool = True) -> No
             help="members train to the budget even after reaching the target",
         )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (default: %(default)s)")
+    add_clock_argument(parser)
     parser.add_argument("--parallel", type=int, default=None, help="segments at once (default: the cores / --threads)")
     parser.add_argument("--trial-timeout", type=float, default=None, help="kill a segment after this many seconds")
     parser.add_argument(
@@ -353,6 +356,7 @@ def trial_spec(task: Any, tuner: Any, request: Any, args: argparse.Namespace) ->
         threads=args.threads,
         timeout_sec=args.trial_timeout,
         until_step=request.until_step,
+        clock=args.clock,
     )
 
 

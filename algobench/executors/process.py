@@ -190,7 +190,7 @@ def _checked(
     spec: TrialSpec, summary: Summary, reports: list[Report], started: float, ended: float, reference: Report | None
 ) -> Summary:
     """The trial's own summary, or an ``invalid`` one when its clocks cannot be true."""
-    reason = check_clocks(reports, started, ended, reference, cores=_cores())
+    reason = check_clocks(reports, started, ended, reference, cores=_cores(), clock=spec.clock)
     if reason is None:
         return summary
     summary = {
