@@ -38,7 +38,7 @@ import submitit
 from submitit.slurm.slurm import SlurmInfoWatcher
 
 from algobench.errors import AlgobenchError
-from algobench.executors.base import Executor, InfrastructureError, Summary, failed_future
+from algobench.executors.base import available_cores, Executor, InfrastructureError, Summary, failed_future
 from algobench.layout import TrialStatus
 from algobench.results import read_summary
 from algobench.slurm.causes import base_state, explain_job_end
@@ -55,13 +55,6 @@ LOG_FOLDER = ".submitit"  # under the experiment directory: sbatch scripts, pick
 UNKNOWN_GRACE_SEC = 180.0
 STUCK_STATES = ("UNKNOWN", "PREEMPTED")
 MAX_POLL_SEC = 10.0  # sacct is asked at most this seldom while jobs run (backing off from poll_sec)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    with contextlib.suppress(AttributeError, OSError):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def fair_local_parallelism(requested: int, cpus: int, cores: int) -> int:

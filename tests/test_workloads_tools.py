@@ -27,11 +27,33 @@ def test_calibration_factor_is_measured_over_reference(tmp_path: Path, monkeypat
     reference.write_text(json.dumps({"machine": {"host": "ref"}, "step_seconds": {"digits_mlp": 0.0005}}))
     monkeypatch.setattr(calibration, "REFERENCE_FILE", reference)
     monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": 0.001)
-    record = calibration.calibrate(["digits_mlp", "mnist1d"])
-    assert record["factors"] == {"digits_mlp": pytest.approx(2.0)}
+    record = calibration.calibrate(["digits_mlp", "mnist1d"], threads=[1])
+    assert record["by_threads"]["1"]["factors"] == {"digits_mlp": pytest.approx(2.0)}
     assert record["uncalibrated"] == ["mnist1d"]
-    assert calibration.calibration_factor("digits_mlp") == pytest.approx(2.0)
-    assert calibration.calibration_factor("mnist1d") == 1.0
+    assert calibration.calibration_factor("digits_mlp", threads=1) == pytest.approx(2.0)
+    assert calibration.calibration_factor("mnist1d", threads=1) == 1.0
+
+
+def test_calibration_is_per_thread_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A factor measured with one thread count is not used for another: the trial would run on a
+    budget scaled for a different machine."""
+    monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"machine": {"host": "ref"}, "step_seconds": {"digits_mlp": 0.001}}))
+    monkeypatch.setattr(calibration, "REFERENCE_FILE", reference)
+    import torch
+
+    monkeypatch.setattr(
+        calibration, "reference_step_seconds", lambda name, device="cpu": 0.001 * (3 - torch.get_num_threads())
+    )
+    calibration.calibrate(["digits_mlp"], threads=[1])
+    calibration.calibrate(["digits_mlp"], threads=[2])  # kept beside the first, not over it
+    assert calibration.calibration_factor("digits_mlp", threads=1) == pytest.approx(2.0)
+    assert calibration.calibration_factor("digits_mlp", threads=2) == pytest.approx(1.0)
+    with pytest.raises(AlgobenchError, match=r"holds factors for 1, 2 torch thread\(s\) per trial, not 4: run"):
+        calibration.calibration_factor("digits_mlp", threads=4)
+    with pytest.raises(AlgobenchError, match="must be at least 1"):
+        calibration.calibrate(["digits_mlp"], threads=[0])
 
 
 def test_reference_step_is_timed() -> None:
@@ -175,8 +197,8 @@ def test_target_setting_trials_carry_the_calibration_factor_and_their_own_budget
     from algobench.workloads import get_workload
 
     executor = RecordingExecutor()
-    monkeypatch.setattr(calibration, "calibration_factor", lambda name: 2.0)
-    monkeypatch.setattr(target_setting, "calibration_factor", lambda name: 2.0)
+    monkeypatch.setattr(calibration, "calibration_factor", lambda name, threads=1: 2.0)
+    monkeypatch.setattr(target_setting, "calibration_factor", lambda name, threads=1: 2.0)
     (run,) = target_setting._runs(
         "adamw", "digits_mlp", [(0, 3, 3, {"learning_rate": 1e-3})], tmp_path, "cpu", executor
     )
@@ -295,16 +317,20 @@ def test_calibrate_by_default_times_every_base_workload_that_needs_no_data_dir(
     assert {"image_cnn", "click_through", "speech", "digits_mlp"} <= set(timed)
     assert all(workload_class(n).variant is None for n in timed)  # a variant uses its base's factor
     written = json.loads((tmp_path / "calibration.json").read_text())
-    assert written["factors"]["image_cnn"] == pytest.approx(
-        0.01 / calibration.reference_steps()["step_seconds"]["image_cnn"]
-    )
+    assert "1" in written["by_threads"]  # the default thread count of a trial is always calibrated
+    for measured in written["by_threads"].values():
+        assert measured["factors"]["image_cnn"] == pytest.approx(
+            0.01 / calibration.reference_steps()["step_seconds"]["image_cnn"]
+        )
+    with pytest.raises(AlgobenchError, match="--threads must be comma-separated whole numbers, got 'one'"):
+        main(["calibrate", "--threads", "one"])
 
 
 def test_calibrate_suite_times_the_eight_bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALGOBENCH_CACHE_DIR", str(tmp_path))
     timed: list[str] = []
     monkeypatch.setattr(calibration, "reference_step_seconds", lambda name, device="cpu": timed.append(name) or 0.01)
-    assert main(["calibrate", "--workloads", "suite"]) == 0
+    assert main(["calibrate", "--workloads", "suite", "--threads", "1"]) == 0
     assert sorted(timed) == sorted(SUITE)
 
 

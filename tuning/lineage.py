@@ -181,7 +181,7 @@ def replay_specs(
             make_workload=get_workload,
             device=settings["device"],
             stop_on_target=settings["stop_on_target"],
-            calibration_factor=calibration_factor(workload),
+            calibration_factor=calibration_factor(workload, threads),
             max_steps=settings["max_steps"],
             eval_every_steps=settings["eval_every_steps"],
             data_dir=settings.get("data_dir"),

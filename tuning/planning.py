@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from algobench.errors import AlgobenchError, SearchSpaceError
+from algobench.executors.base import available_cores
 from algobench.seeds import derive_seed
 from algobench.submission_check import check_submission_file
 from algobench.trial_spec import TrialSpec
@@ -21,11 +22,6 @@ from algobench.tuning.rulesets import get_ruleset
 from algobench.tuning.search_space import load_search_space
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def submission_name(path: Path) -> str:
@@ -86,7 +82,7 @@ def plan_trials(
             budget_multiplier=rules.budget_multiplier,
             device=device,
             stop_on_target=stop_on_target,
-            calibration_factor=calibration_factor(name),
+            calibration_factor=calibration_factor(name, threads or available_cores()),
             data_dir=None if data_dir is None else str(Path(data_dir).resolve()),
             scale=scale,
             threads=threads or available_cores(),

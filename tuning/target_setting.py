@@ -130,10 +130,15 @@ def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
     return (float(math.ceil(base_budget * ratio)) if ratio > DEARER_STEP else base_budget), ratio
 
 
-def _spec(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
-          root: Path, device: str, submission: Path) -> TrialSpec:  # fmt: skip
+def _threads() -> int:
+    """Target-setting trials run one at a time, on every core the process has."""
     import torch
 
+    return torch.get_num_threads()
+
+
+def _spec(optimizer: str, workload: str, study: int, trial: int, seed: int, hyperparameters: dict[str, Any],
+          root: Path, device: str, submission: Path) -> TrialSpec:  # fmt: skip
     max_steps, eval_every = step_budget(workload)
     return TrialSpec(
         submission_path=str(submission),
@@ -149,12 +154,12 @@ def _spec(optimizer: str, workload: str, study: int, trial: int, seed: int, hype
         budget_multiplier=get_ruleset(RULESET).budget_multiplier,
         device=device,
         stop_on_target=False,
-        calibration_factor=calibration_factor(workload),
+        calibration_factor=calibration_factor(workload, _threads()),
         # The run length is counted in steps; the wall-clock budget is only a safety limit.
         budget_scale=RUN_FRACTION * WALL_SAFETY,
         max_steps=max_steps,
         eval_every_steps=eval_every,
-        threads=torch.get_num_threads(),  # trials run one at a time, on every core the process has
+        threads=_threads(),
     )
 
 
@@ -372,7 +377,7 @@ def set_targets(
         {
             "date": datetime.now(UTC).date().isoformat(),
             "machine": machine_info(),
-            "calibration_factor": calibration_factor(workload),
+            "calibration_factor": calibration_factor(workload, _threads()),
             "run_length_sec": round(budget * RUN_FRACTION, 2),
             "run_length_steps": step_budget(workload)[0],
             "procedure_version": PROCEDURE,

@@ -2,10 +2,13 @@
 (or faster) this machine runs each workload's fixed reference step.
 
 ``algobench calibrate`` times the reference step (forward, backward and an AdamW update on one
-default-sized batch, model and data at the CPU scale) and writes one factor per workload,
+default-sized batch, model and data at the CPU scale) with the torch threads a trial gets
+(``--threads``, default that of ``algobench submit``) and writes one factor per workload,
 ``this machine's step time / the reference machine's``, to ``calibration.json`` in the cache
 directory. Every trial records the factor it ran under, so scoring can refuse to compare
-results whose machines were not put on the same footing.
+results whose machines were not put on the same footing. A factor holds only for the thread
+count it was measured with: one thread and two threads on a 2-core machine are different
+machines, so trials with another count are refused until the machine is calibrated for it.
 
 Uncalibrated machines get a factor of 1.0: budgets then mean seconds on *this* machine, and
 results from two uncalibrated machines must not be compared.
@@ -28,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from algobench import spec
+from algobench.errors import AlgobenchError
+from algobench.executors.base import available_cores
+from algobench.trial_spec import TrialSpec
 from algobench.workloads.data_cache import cache_dir
 from algobench.workloads.registry import get_workload, workload_info
 
@@ -35,6 +41,7 @@ CALIBRATION_FILE = "calibration.json"
 REFERENCE_FILE = Path(__file__).parent / "targets" / "reference_steps.json"
 WARMUP_STEPS = 3
 TIMED_STEPS = 15
+DEFAULT_THREADS = TrialSpec.threads  # what a trial gets unless told otherwise
 
 
 def calibration_path() -> Path:
@@ -103,46 +110,86 @@ def reference_steps() -> dict[str, Any]:
     return json.loads(REFERENCE_FILE.read_text())
 
 
-def calibrate(names: Iterable[str], device: str = "cpu", write_reference: bool = False) -> dict[str, Any]:
-    """Time the reference step of each base workload and write the factors (or, with
-    ``write_reference``, make this machine the reference). Variants use their base's factor:
-    their steps differ from the base's by design, not by machine."""
+def calibrate(
+    names: Iterable[str],
+    device: str = "cpu",
+    write_reference: bool = False,
+    threads: Iterable[int] | None = None,
+) -> dict[str, Any]:
+    """Time the reference step of each base workload with each count of torch ``threads``
+    (default: one, and every core, the defaults of ``tune`` and ``submit``) and write the
+    factors, per thread count; or, with ``write_reference``, make this machine the reference (at
+    one count). Variants use their base's factor: their steps differ from the base's by design,
+    not by machine."""
+    counts = sorted(set(threads or (DEFAULT_THREADS, available_cores())))
+    if counts[0] < 1:
+        raise AlgobenchError(f"--threads must be at least 1, got {counts[0]}")
     bases = sorted({workload_info(n).base_name for n in names})
-    measured = {name: reference_step_seconds(name, device=device) for name in bases}
+    measured = {count: _measure(bases, device, count) for count in counts}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     if write_reference:
+        if len(counts) != 1:
+            raise AlgobenchError("--write-reference measures one thread count; pass a single --threads")
         kept = reference_steps()["step_seconds"]
-        record = {"machine": machine_info(), "date": now, "device": device, "step_seconds": {**kept, **measured}}
+        record = {
+            "machine": machine_info(),
+            "date": now,
+            "device": device,
+            "threads": counts[0],
+            "step_seconds": {**kept, **measured[counts[0]]},
+        }
         _write_json(REFERENCE_FILE, record)
         return record
     reference = reference_steps()["step_seconds"]
-    missing = [n for n in bases if n not in reference]
-    factors = {n: measured[n] / reference[n] for n in bases if n in reference}
+    previous = _read_calibration() or {}
+    same_machine = previous.get("machine", {}).get("host") == platform.node()
+    by_threads = dict(previous.get("by_threads", {})) if same_machine else {}
+    for count, seconds in measured.items():
+        kept = by_threads.get(str(count), {})
+        by_threads[str(count)] = {
+            "date": now,
+            "step_seconds": {**kept.get("step_seconds", {}), **seconds},
+            "factors": {**kept.get("factors", {}), **{n: seconds[n] / reference[n] for n in bases if n in reference}},
+        }
     record = {
         "machine": machine_info(),
-        "date": now,
         "device": device,
         "reference_machine": reference_steps().get("machine"),
-        "step_seconds": measured,
-        "factors": factors,
-        "uncalibrated": missing,
+        "by_threads": by_threads,
+        "uncalibrated": [n for n in bases if n not in reference],
     }
-    previous = _read_calibration()
-    if previous and previous.get("machine", {}).get("host") == record["machine"]["host"]:
-        record["factors"] = {**previous.get("factors", {}), **factors}
-        record["step_seconds"] = {**previous.get("step_seconds", {}), **measured}
     _write_json(calibration_path(), record)
     return record
 
 
-def calibration_factor(workload_name: str) -> float:
-    """This machine's budget factor for ``workload_name``: 1.0 when the machine is uncalibrated
-    (then budgets are seconds of this machine, and results are comparable only within it)."""
+def _measure(bases: list[str], device: str, threads: int) -> dict[str, float]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return {name: reference_step_seconds(name, device=device) for name in bases}
+    finally:
+        torch.set_num_threads(before)
+
+
+def calibration_factor(workload_name: str, threads: int = DEFAULT_THREADS) -> float:
+    """This machine's budget factor for ``workload_name`` run with ``threads`` torch threads: 1.0
+    when the machine is uncalibrated (then budgets are seconds of this machine, and results are
+    comparable only within it). A calibrated machine without a factor for that thread count is
+    refused: one thread and every core are different machines."""
     record = _read_calibration()
     if not record:
         return 1.0
+    measured = record.get("by_threads", {})
+    if str(threads) not in measured:
+        counts = ", ".join(sorted(measured, key=int)) or "none"
+        raise AlgobenchError(
+            f"{calibration_path()} holds factors for {counts} torch thread(s) per trial, not {threads}: "
+            f"run `algobench calibrate --threads {threads}`"
+        )
     base = workload_info(workload_name).base_name
-    return float(record.get("factors", {}).get(base, 1.0))
+    return float(measured[str(threads)]["factors"].get(base, 1.0))
 
 
 def _read_calibration() -> dict[str, Any] | None:

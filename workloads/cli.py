@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     calibrate.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     calibrate.add_argument(
+        "--threads",
+        default=None,
+        help="comma-separated torch thread counts per trial to calibrate for (default: 1 and every core)",
+    )
+    calibrate.add_argument(
         "--write-reference", action="store_true", help="make this machine the reference (maintainers only)"
     )
     calibrate.set_defaults(func=run_calibrate)
@@ -162,16 +167,28 @@ def run_calibrate(args: argparse.Namespace) -> int:
     else:
         names = [n for n in workload_names() if not workload_class(n).needs_data_dir]
     names = [n for n in names if workload_info(n).variant is None]
-    record = calibrate(names, device=args.device, write_reference=args.write_reference)
-    for name, seconds in sorted(record["step_seconds"].items()):
-        factor = record.get("factors", {}).get(name)
-        shown = f"factor {factor:.2f}" if factor is not None else "reference"
-        print(f"{name:16s} {seconds * 1000:8.1f} ms/step  {shown}")
-    if not args.write_reference:
-        if record.get("uncalibrated"):
-            print(f"no reference step for: {', '.join(record['uncalibrated'])} (their factor stays 1.0)")
-        print(f"written to {calibration_path()}")
+    threads = None if args.threads is None else _thread_counts(args.threads)
+    record = calibrate(names, device=args.device, write_reference=args.write_reference, threads=threads)
+    if args.write_reference:
+        for name, seconds in sorted(record["step_seconds"].items()):
+            print(f"{name:16s} {seconds * 1000:8.1f} ms/step  reference ({record['threads']} thread(s))")
+        return 0
+    for count, measured in sorted(record["by_threads"].items(), key=lambda item: int(item[0])):
+        for name, seconds in sorted(measured["step_seconds"].items()):
+            factor = measured["factors"].get(name)
+            shown = f"factor {factor:.2f}" if factor is not None else "no reference"
+            print(f"{name:16s} {count} thread(s) {seconds * 1000:8.1f} ms/step  {shown}")
+    if record.get("uncalibrated"):
+        print(f"no reference step for: {', '.join(record['uncalibrated'])} (their factor stays 1.0)")
+    print(f"written to {calibration_path()}")
     return 0
+
+
+def _thread_counts(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise AlgobenchError(f"--threads must be comma-separated whole numbers, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,8 @@ submission): nothing final was written for that trial, so a rerun retries it.
 from __future__ import annotations
 
 import abc
+import contextlib
+import os
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,13 @@ if TYPE_CHECKING:
     from algobench.trial import TrialSpec
 
 Summary = dict[str, Any]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class InfrastructureError(RuntimeError):
