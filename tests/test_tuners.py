@@ -29,6 +29,11 @@ TIMING = {
 SMALL = {
     "halton": {"trials": 3, "max_steps": 40, "eval_every_steps": 20},
     "pbt": {"population": 4, "interval": 20, "max_steps": 60, "quantile": 0.5},
+    "tpe": {"trials": 3, "max_steps": 40, "eval_every_steps": 20, "pruner": "median", "prune_interval": 20},
+    "gp": {"trials": 3, "max_steps": 20, "eval_every_steps": 20, "startup_trials": 1},
+    "cmaes": {"trials": 3, "max_steps": 20, "eval_every_steps": 20, "startup_trials": 0, "popsize": 2},
+    "qmc": {"trials": 3, "max_steps": 20, "eval_every_steps": 20},
+    "gp-opt": {"trials": 4, "max_steps": 20, "eval_every_steps": 20},
 }
 
 

@@ -37,6 +37,12 @@ TUNERS: Mapping[str, str] = MappingProxyType(
     {
         "halton": "algobench.tuning.halton:HaltonTuner",  # AlgoPerf's quasi-random search
         "pbt": "algobench.tuning.pbt:PBT",  # Population Based Training (Jaderberg et al. 2017)
+        "pb2": "algobench.tuning.ray_pb2:PB2",  # Population Based Bandits (Parker-Holder et al. 2020), on Ray Tune
+        "tpe": "algobench.tuning.optuna_tuner:TPETuner",  # Optuna's samplers, through ask-and-tell
+        "gp": "algobench.tuning.optuna_tuner:GPTuner",
+        "cmaes": "algobench.tuning.optuna_tuner:CmaEsTuner",
+        "qmc": "algobench.tuning.optuna_tuner:QMCTuner",
+        "gp-opt": "algobench.tuning.gp_opt:GPOptTuner",  # Calandriello et al. 2022: few unique candidates
     }
 )
 
@@ -237,6 +243,7 @@ _READERS: Mapping[str, Callable[[Any, str], Any]] = {
     "float": _float,
     "bool": _bool,
     "str": _str,
+    "str?": _optional(_str),
     "names?": _optional(_names),
     "names": _names,
     "floats": _floats,
