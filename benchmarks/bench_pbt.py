@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay-seeds", type=int, default=3)
     parser.add_argument("--scale", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="cpu", help="cpu (default): load-robust, for a shared machine"
+    )
     parser.add_argument("--parallel", type=int, default=None)
     parser.add_argument("--root", default=str(REPO / "benchmarks" / "results" / "pbt"))
     parser.add_argument("--seed", type=int, default=0)
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.root).resolve()
     workloads = expand_workload_names(args.workloads.split(","))
     common = ["--studies", str(args.studies), "--seed", str(args.seed), "--scale", args.scale,
-              "--threads", str(args.threads), "--quiet"]  # fmt: skip
+              "--threads", str(args.threads), "--clock", args.clock, "--quiet"]  # fmt: skip
     if args.parallel:
         common += ["--parallel", str(args.parallel)]
     started = time.perf_counter()

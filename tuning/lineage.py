@@ -187,6 +187,7 @@ def replay_specs(
             data_dir=settings.get("data_dir"),
             scale=settings["scale"],
             threads=threads,
+            clock=settings.get("clock", "wall"),
             timeout_sec=timeout_sec,
             schedule=schedule,
         )
