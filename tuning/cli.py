@@ -32,7 +32,12 @@ SETTING_FLAGS = (
     ("--mode", "mode", str, "pbt: sync (rounds, default) or async"),
     ("--selection", "selection", str, "pbt: truncation (default) or tournament"),
     ("--quantile", "quantile", float, "pbt: truncation's bottom/top fraction (default 0.25)"),
-    ("--trials", "trials", int, "halton: trials per study (default 5)"),
+    ("--trials", "trials", int, "halton: trials per study (default 5); optuna tuners, gp-opt: default 20"),
+    ("--startup-trials", "startup_trials", int, "tpe/gp/cmaes: random trials first (default: ceil(trials / 3))"),
+    ("--pruner", "pruner", str, "tpe/gp/cmaes/qmc: none (default), median, sha, hyperband or wilcoxon"),
+    ("--prune-interval", "prune_interval", int, "with a pruner: steps between decisions (default step_hint // 20)"),
+    ("--storage", "storage", str, "tpe/gp/cmaes/qmc: journal file or Optuna URL (default <exp>/tuning/optuna.journal)"),
+    ("--acquisition", "acquisition", str, "gp-opt: ucb (default) or ei"),
     ("--max-steps", "max_steps", int, "stop every trial at this step (default: the budget ends it)"),
     ("--eval-every", "eval_every_steps", int, "evaluate every this many steps (pbt default: interval / 2)"),
 )

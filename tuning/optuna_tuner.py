@@ -191,12 +191,19 @@ class OptunaTuner(Tuner):
 
     # --- the Tuner interface -----------------------------------------------------------------------
     def ask(self) -> TrialRequest | None:
+        from optuna.trial import TrialState
+
         if not self._started:
             self._resume()
         if self._queue:
             return self._send(self._queue.pop(0))
         fail_stale_trials(self.study, self.settings.heartbeat_sec, self._mine)
-        counted = [t for t in self.study.get_trials(deepcopy=False) if STALE not in t.system_attrs]
+        # Every trial counts but a dead worker's (replaced) and an enqueued one (``study.ask`` takes it next).
+        counted = [
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if STALE not in t.system_attrs and t.state != TrialState.WAITING
+        ]
         if len(counted) >= self.settings.trials:
             self._full = True
             return None
