@@ -124,7 +124,7 @@ class GPOptBandit:
             z = (best - mean) / sd
             arm = int(np.argmax((best - mean) * norm.cdf(z) + sd * norm.pdf(z)))
         var = float(max(variance[arm], 1e-300))
-        repeats = max(1, math.ceil((self.ratio - 1.0) * noise / var - 1e-12))
+        repeats = repeats_needed(var, noise, self.ratio)
         if not any(len(v) >= 2 for v in self.values.values()):
             repeats = max(repeats, self.first_repeats)
         seconds = time.perf_counter() - started
@@ -141,6 +141,12 @@ class GPOptBandit:
         mean, variance = posterior(regressor, self.arms[observed], offset)
         index = int(np.argmin(mean))
         return observed[index], float(mean[index]), float(np.sqrt(max(variance[index], 0.0)))
+
+
+def repeats_needed(variance: float, noise: float, ratio: float) -> int:
+    """Evaluations of a candidate with posterior variance ``variance`` until it shrinks by ``ratio``:
+    after b evaluations with noise λ it is (1/σ² + b/λ)⁻¹, so b = ⌈(C - 1) λ / σ²⌉ (at least 1)."""
+    return max(1, math.ceil((ratio - 1.0) * noise / variance - 1e-9))
 
 
 def _varies(dimension: Any) -> bool:
