@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--quiet", action="store_true", help="no progress bars")
     submit.set_defaults(func=run_submit)
 
+    from algobench.l2o.cli import register as register_meta_train
     from algobench.scoring.cli import register as register_score
     from algobench.slurm.cli import register as register_slurm
     from algobench.tuning.cli import register as register_tune
@@ -280,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_score(commands)
     register_slurm(commands)
     register_tune(commands)
+    register_meta_train(commands)
     return parser
 
 
