@@ -354,6 +354,12 @@ def _trial_budget(spec: WorkloadSpec, protocol: Protocol, ruleset: str) -> float
     return spec.budget_sec * protocol.budget_multiplier(ruleset)
 
 
+def _reported_variant(spec: WorkloadSpec, protocol: Protocol) -> bool:
+    """A variant of a scored base is read even where the score does not count it: the score's
+    outputs say whether submissions that reach the base miss it (``variant_check``)."""
+    return spec.is_variant and (protocol.base_workloads is None or spec.base in protocol.base_workloads)
+
+
 def load_trials(
     paths: Iterable[str | PathLike[str]],
     protocol: Protocol,
@@ -378,7 +384,8 @@ def load_trials(
             continue
         if not protocol.scores_workload(spec):
             ignored.setdefault(trial.workload, os.path.dirname(trial.path))
-            continue
+            if not _reported_variant(spec, protocol):
+                continue
         flags = None if summary is not None else _read_json(os.path.join(trial.path, ALGOPERF_FLAGS_FILE), problems)
         ruleset = _ruleset(summary, flags, default_ruleset)
         log_path = os.path.join(trial.path, EVAL_FILE)
@@ -424,9 +431,11 @@ def load_trials(
                 "hparams": (hparams or "").strip(),
             }
         )
+    reported = {r["workload"] for r in records if r["is_variant"]}
     for name, where in ignored.items():
         why = "variant rule off" if not protocol.variant_rule else "not one of its held-out variants"
-        problems.report(f"workload {name!r} is not scored by protocol {protocol.name} ({why}); ignored", where)
+        fate = "reported in the variants table only" if name in reported else "ignored"
+        problems.report(f"workload {name!r} is not scored by protocol {protocol.name} ({why}); {fate}", where)
     trials = pd.DataFrame.from_records(records, columns=list(TRIAL_COLUMNS))
     trials.index.name = "trial_id"
     evals = pd.DataFrame(

@@ -28,6 +28,7 @@ from algobench.scoring.profiles import (
 )
 from algobench.scoring.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 from algobench.scoring.time_to_target import study_times, submission_times, trial_times
+from algobench.scoring.variant_check import variant_outcomes
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ScoreResult:
     - ``scores``: per submission, ``score`` (and ``speedup`` against ``reference``)
     - ``speedups``: per submission, the geometric-mean speedup and its per-workload factors
     - ``clock``: the clock every time was measured on (``wall`` or ``cpu``)
+    - ``variants``: per submission and variant of a scored base, the studies that reached the base
+      target but missed the variant's (``variant_check``), whatever the variant rule
     """
 
     protocol: Protocol
@@ -60,6 +63,7 @@ class ScoreResult:
     held_out: dict[str, str]
     problems: tuple[str, ...]
     clock: str = "wall"  # what every time in these tables was measured on (one clock per scoring run)
+    variants: pd.DataFrame | None = None  # per submission and variant: base reached, variant missed
 
 
 def scored_workloads(trials: pd.DataFrame, protocol: Protocol) -> tuple[list[str], dict[str, str]]:
@@ -140,6 +144,7 @@ def score_trials(
         held_out=held_out,
         problems=tuple(problems.messages),
         clock=clock,
+        variants=variant_outcomes(trials, trial_set.evals, rules, bases),
     )
 
 

@@ -119,7 +119,11 @@ def speedups(times: pd.DataFrame, reference: str, budgets: Mapping[str, float]) 
     caps = pd.Series({w: budgets[w] + 1.0 for w in workloads}, dtype=float)
     t = t.where(np.isfinite(t), caps, axis=1)
     per_workload = t.loc[reference] / t
-    geometric_mean = np.exp(np.log(per_workload).mean(axis=1))
     out = per_workload.add_prefix("speedup/")
-    out.insert(0, "speedup", geometric_mean)
+    out.insert(0, "speedup", geometric_means(per_workload))
     return out
+
+
+def geometric_means(per_workload: pd.DataFrame) -> pd.Series:
+    """The geometric mean of each row's per-workload speedups: the overall speedup."""
+    return np.exp(np.log(per_workload).mean(axis=1))

@@ -42,7 +42,7 @@ def experiment(tmp_path: Path) -> Path:
 
 
 def test_prints_scores_and_ratios(experiment: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(str(experiment)) == 0
+    assert run(str(experiment), "--bootstrap", "0") == 0  # the plain table (intervals: tests/test_intervals.py)
     out, err = capsys.readouterr()
     assert err == ""
     lines = out.splitlines()
