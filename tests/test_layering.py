@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parent.parent / "algobench"
-ABOVE = ("workloads", "tuning", "scoring", "slurm")  # under ``algobench.``
+ABOVE = ("workloads", "tuning", "scoring", "slurm", "l2o")  # under ``algobench.``
 COMPOSITION_ROOTS = {"cli.py"}
 
 
