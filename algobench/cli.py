@@ -107,8 +107,6 @@ def with_run_options(specs: list, args: argparse.Namespace) -> list:
     return [dataclasses.replace(spec, clock=args.clock, import_root=root, **threads) for spec in specs]
 
 
-
-
 def plan_from_args(args: argparse.Namespace) -> list:
     """The trials selected by ``add_selection_arguments``' options."""
     from algobench.submission_check import check_submission_file
@@ -140,15 +138,20 @@ def plan_from_args(args: argparse.Namespace) -> list:
 
 
 def make_executor(
-    executor: str, *, parallel: int | None, threads: int, workloads: Sequence[str], show_progress: bool = False
-):
+    executor: str, *, parallel: int | None, threads: int, workloads: Sequence[str], show_progress: bool = False,
+    ray_address: str | None = None,
+):  # fmt: skip
     """The executor named ``executor``, with at most as many trials at once as the cores allow
     (``parallel`` None: as many as they allow), its trial processes started with the workloads'
     modules already imported."""
     from algobench.executors.inprocess import InProcessExecutor
     from algobench.executors.process import ProcessExecutor
-    from algobench.tuning.planning import available_cores
+    from algobench.executors.base import available_cores
 
+    if executor == "ray":  # Ray is imported only here: nothing else pays for it
+        from algobench.executors.ray_executor import RayExecutor
+
+        return RayExecutor(address=ray_address, parallel=parallel, preload=preload_modules(workloads))
     if executor == "inprocess":
         if parallel not in (None, 1):
             raise AlgobenchError("--executor inprocess runs one trial at a time; drop --parallel")
@@ -204,7 +207,7 @@ def run_submit(args: argparse.Namespace) -> int:
         workloads = list(dict.fromkeys(spec.workload_name for spec in specs))
         executor = make_executor(
             args.executor, parallel=args.parallel, threads=specs[0].threads, workloads=workloads,
-            show_progress=not args.quiet,
+            show_progress=not args.quiet, ray_address=args.ray_address,
         )  # fmt: skip
         with executor:
             results = drive_specs(specs, executor, on_result=report)
@@ -256,10 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_selection_arguments(submit)
     submit.add_argument(
         "--executor",
-        choices=("process", "inprocess"),
+        choices=("process", "inprocess", "ray"),
         default="process",
         help="process (default: each trial in its own process, so an exit, crash, hang or clock "
-        "tampering is only that trial's outcome) or inprocess (debugging: tracebacks, breakpoints)",
+        "tampering is only that trial's outcome), inprocess (debugging: tracebacks, breakpoints) or ray "
+        "(each trial a Ray task, in its own process there, on a local Ray or the cluster at --ray-address)",
+    )
+    submit.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="--executor ray: the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray started for the run)",
     )
     submit.add_argument(
         "--parallel",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,23 @@ def write_submission(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A real Ray for the ``ray`` tests: the head at $RAY_ADDRESS (CI starts one with ``ray start
+    --head``), else a local Ray started for this session. With ALGOBENCH_REQUIRE_RAY=1 (CI, once
+    its head is up) a head that does not answer fails the tests instead of skipping them."""
+    ray = pytest.importorskip("ray")
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        else:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    except (ConnectionError, RuntimeError) as error:
+        if os.environ.get("ALGOBENCH_REQUIRE_RAY") == "1":
+            pytest.fail(f"ALGOBENCH_REQUIRE_RAY=1 but no Ray answers at {address}: {error}")
+        pytest.skip(f"no Ray answers at {address}: {error}")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
