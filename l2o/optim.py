@@ -50,7 +50,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
         for p, q, st in zip(params, new_params, new_states, strict=True):
             p.copy_(q) if scale == 1.0 else p.add_(q - p, alpha=scale)
             self.state[p].update(st)
-            self.state[p]["step"] += 1
+            self.state[p]["step"] = self.state[p]["step"] + 1  # a new tensor: a loaded state_dict may share it
         return loss
 
 

@@ -181,14 +181,15 @@ def test_a_non_finite_update_is_caught_as_divergence() -> None:
 def test_a_learned_optimizer_checkpoints_its_state_like_adam() -> None:
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
-    optimizer = LearnedOptimizer(model.parameters(), LSTMRule(), step_hint=50)
+    rule = LSTMRule()
+    optimizer = LearnedOptimizer(model.parameters(), rule, step_hint=50)
     for _ in range(3):
         optimizer.zero_grad()
         model(torch.randn(8, 4)).square().mean().backward()
         optimizer.step()
     copy = torch.nn.Linear(4, 2)
     copy.load_state_dict(model.state_dict())
-    restored = LearnedOptimizer(copy.parameters(), LSTMRule(), step_hint=50)
+    restored = LearnedOptimizer(copy.parameters(), rule, step_hint=50)
     restored.load_state_dict(optimizer.state_dict())
     batch = torch.randn(8, 4)
     for m, o in ((model, optimizer), (copy, restored)):
