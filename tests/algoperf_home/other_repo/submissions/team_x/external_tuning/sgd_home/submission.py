@@ -1,9 +1,8 @@
 """An AlgoPerf-form submission that imports its own package by its path in its repository, as the
 v0.5 leaderboard's files do (``submissions.submissions_algorithms_v0_5.AlgoPerf_Team_21...``)."""
 
-import torch
-
 from algorithmic_efficiency import spec
+
 from submissions.team_x.external_tuning.sgd_home.optim.distributed_sgd import DistributedSGD
 
 
@@ -15,8 +14,19 @@ def init_optimizer_state(workload, model_params, model_state, hyperparameters, r
     return {"optimizer": DistributedSGD(model_params.parameters(), lr=hyperparameters.learning_rate)}
 
 
-def update_params(workload, current_param_container, current_params_types, model_state, hyperparameters,
-                  batch, loss_type, optimizer_state, eval_results, global_step, rng):
+def update_params(
+    workload,
+    current_param_container,
+    current_params_types,
+    model_state,
+    hyperparameters,
+    batch,
+    loss_type,
+    optimizer_state,
+    eval_results,
+    global_step,
+    rng,
+):
     model = current_param_container
     model.train()
     logits, model_state = workload.model_fn(model, batch, model_state, spec.ForwardPassMode.TRAIN, rng, False)
@@ -27,6 +37,7 @@ def update_params(workload, current_param_container, current_params_types, model
     return optimizer_state, model, model_state
 
 
-def data_selection(workload, input_queue, optimizer_state, current_param_container, model_state,
-                   hyperparameters, global_step, rng):
+def data_selection(
+    workload, input_queue, optimizer_state, current_param_container, model_state, hyperparameters, global_step, rng
+):
     return next(input_queue)
