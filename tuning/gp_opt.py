@@ -44,7 +44,8 @@ from algobench.tuning.search_space import Range
 from algobench.tuning.tuners import Settings, TuningTask, setting
 
 ACQUISITIONS = ("ucb", "ei")
-RESULT_FILE = "gp_opt.json"
+RESULT_FILE = "gp_opt.json"  # the output: best posterior mean, T, q, switches, GP seconds
+TIMING_FILE = "gp_opt_seconds.jsonl"  # the GP's seconds per switch
 
 
 @dataclass(frozen=True)
@@ -272,11 +273,12 @@ class GPOptTuner(Tuner):
             "hyperparameters": self.hyperparameters(decision.arm),
             "variance": decision.variance,
             "noise": decision.noise,
-            "gp_sec": decision.gp_sec,
             "unique": decision.unique,
             "evaluations": decision.evaluations,
         }
         append_lines(self._events, [record])
+        # Timings apart from the decisions: the same seed gives the same events.jsonl.
+        append_lines(self.task.tuning_dir / TIMING_FILE, [{"switch": self.bandit.switches, "gp_sec": decision.gp_sec}])
         self._assign(decision.arm, members)
 
     def _assign(self, arm: int, members: list[int]) -> None:
@@ -291,8 +293,8 @@ class GPOptTuner(Tuner):
             if record.get("event") != "switch":
                 continue
             self.bandit.switches = record["switch"]
-            self.bandit.gp_sec += record.get("gp_sec") or 0.0
             self._assign(record["arm"], record["members"])
+        self.bandit.gp_sec = sum(r.get("gp_sec") or 0.0 for r in read_lines(self.task.tuning_dir / TIMING_FILE))
         still = []
         for request in self._pending:
             summary = read_summary(self.task.member_dir(request.trial))
