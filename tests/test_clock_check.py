@@ -37,6 +37,17 @@ def test_a_clock_that_stands_still_is_caught_by_the_parent_wall_time():
     assert reason is not None and "parent process saw" in reason
 
 
+def test_a_report_the_busy_parent_read_late_is_not_taken_for_a_slow_clock():
+    """A 0.16 s trial whose last report the parent, descheduled on a loaded machine, read 2.4 s
+    after the start: its own polling loop saw the delay, so the trial is not blamed for it."""
+    start = Report(10.0, {"total_duration": 0.0})
+    late = Report(12.4, row(200, 0.12, 0.16))
+    reason = check_clocks([late], parent_start=9.0, parent_end=12.5, reference=start)
+    assert reason is not None and "parent process saw 2.40 s" in reason
+    seen_late = Report(12.4, row(200, 0.12, 0.16), lag=2.2)
+    assert check_clocks([seen_late], parent_start=9.0, parent_end=12.5, reference=start) is None
+
+
 def test_a_slowed_clock_is_caught_by_the_kernels_cpu_count_even_in_a_short_run():
     """0.6 s of CPU on 2 cores needs at least 0.3 s of wall time; the clock claims 0.03 s."""
     start = Report(10.0, {"total_duration": 0.0}, cpu=1.0)

@@ -24,12 +24,15 @@ CPU_TICK_SEC = 0.02  # the kernel counts CPU time in clock ticks (/proc/<pid>/st
 
 @dataclass(frozen=True)
 class Report:
-    """One evaluation row as the trial reported it, with the parent's time of receipt and the
-    CPU time the kernel had counted for the trial's process by then (None where unknown)."""
+    """One evaluation row as the trial reported it, with the parent's time of receipt, the CPU
+    time the kernel had counted for the trial's process by then (None where unknown), and how
+    long the parent itself had been kept from reading beyond its polling period (``lag``: on a
+    loaded machine the parent is descheduled too, and receives a report late by that much)."""
 
     parent_time: float
     row: dict[str, Any]
     cpu: float | None = None
+    lag: float = 0.0
 
 
 def check_clocks(
@@ -99,7 +102,7 @@ def check_clocks(
                     f"the trial's process used {used:.2f} s of CPU on {cores} core(s) while its wall clock "
                     f"advanced only {claimed:.2f} s"
                 )
-        seen = reports[-1].parent_time - first.parent_time
+        seen = reports[-1].parent_time - reports[-1].lag - first.parent_time
         if claimed < (1 - RELATIVE_SLACK) * seen - LAG_SLACK_SEC:
             return (
                 f"the trial's wall clock advanced {claimed:.2f} s between its first and last evaluation while "

@@ -102,6 +102,7 @@ class ProcessExecutor(Executor):
         reports: list[Report] = []
         outcome: dict[str, Any] = {}
         timeout = spec.timeout_sec
+        polled = time.monotonic()
         try:
             while True:
                 if timeout is not None and time.monotonic() - started > timeout:
@@ -110,8 +111,10 @@ class ProcessExecutor(Executor):
                 try:
                     if receiver.poll(POLL_SEC):
                         kind, payload = receiver.recv()
+                        now = time.monotonic()
+                        lag, polled = max(now - polled - POLL_SEC, 0.0), now  # this loop's own delay
                         if kind == "eval":
-                            reports.append(Report(time.monotonic(), payload, process_cpu_sec(process.pid)))
+                            reports.append(Report(now, payload, process_cpu_sec(process.pid), lag))
                         elif kind == "progress" and bar is not None:
                             bar.update(payload)
                         elif kind == "config" and timeout is None:
@@ -124,6 +127,8 @@ class ProcessExecutor(Executor):
                             outcome[kind] = payload
                     elif not process.is_alive():
                         break
+                    else:
+                        polled = time.monotonic()
                 except (EOFError, OSError):  # the child closed its end (exited, or closed the pipe)
                     process.join(POLL_SEC)
                     if not process.is_alive():
