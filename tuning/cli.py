@@ -32,12 +32,13 @@ SETTING_FLAGS = (
     ("--mode", "mode", str, "pbt: sync (rounds, default) or async"),
     ("--selection", "selection", str, "pbt: truncation (default) or tournament"),
     ("--quantile", "quantile", float, "pbt: truncation's bottom/top fraction (default 0.25)"),
+    ("--explore", "explorer", str, "pbt: a copy's new values: perturb (default) or gp-opt (a GP bandit)"),
     ("--trials", "trials", int, "halton: trials per study (default 5); optuna tuners, gp-opt: default 20"),
     ("--startup-trials", "startup_trials", int, "tpe/gp/cmaes: random trials first (default: ceil(trials / 3))"),
     ("--pruner", "pruner", str, "tpe/gp/cmaes/qmc: none (default), median, sha, hyperband or wilcoxon"),
     ("--prune-interval", "prune_interval", int, "with a pruner: steps between decisions (default step_hint // 20)"),
     ("--storage", "storage", str, "tpe/gp/cmaes/qmc: journal file or Optuna URL (default <exp>/tuning/optuna.journal)"),
-    ("--acquisition", "acquisition", str, "gp-opt: ucb (default) or ei"),
+    ("--acquisition", "acquisition", str, "gp-opt, pbt --explore gp-opt: ucb (default) or ei"),
     ("--max-steps", "max_steps", int, "stop every trial at this step (default: the budget ends it)"),
     ("--eval-every", "eval_every_steps", int, "evaluate every this many steps (pbt default: interval / 2)"),
 )
@@ -97,6 +98,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for flag, name, kind, text in SETTING_FLAGS:
         parser.add_argument(flag, dest=f"setting_{name}", type=kind, default=None, help=text, metavar=name.upper())
     _add_run_options(parser)
+    parser.add_argument(
+        "--backend", choices=("native", "ray"), default="native",
+        help="native (default: algobench's own driver) or ray (pbt on Ray Tune's scheduler; pb2 always runs there)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ray-address", default=None, metavar="ADDR",
+        help="the Ray cluster for --backend ray and pb2 (default: $RAY_ADDRESS, else a local Ray for the run)",
+    )  # fmt: skip
     parser.set_defaults(func=run_tune)
     parser.subcommands = {
         "replay": _replay_parser(DEFAULT_EXPERIMENT_DIR),
@@ -193,7 +202,7 @@ def _plot_parser() -> argparse.ArgumentParser:
 
 
 def _lineage_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--member", default="best", help="member number, or best (default: first to the target)")
+    parser.add_argument("--member", default="best", help="member number, or best (the tuner's output; see README)")
     parser.add_argument("--workload", default=None, help="the tuned workload, when DIR holds several")
     parser.add_argument("--study", type=int, default=None, help="the study, when DIR holds several")
 
@@ -243,9 +252,14 @@ def run_tune(args: argparse.Namespace) -> int:
         tuner = tuner_cls(task, settings)
         check_settings(task.tuning_dir, settings_record(task, tuner, args))
         tuners.append((task, tuner))
-    with experiment_lock(experiment_dir), _make_executor(args, workloads) as executor:
+    run_one, session = tune_one, _make_executor
+    if on_ray(args, tuner_cls):  # Ray Tune drives the population; Ray is imported only then
+        from algobench.tuning.ray_tune import ray_session, tune_on_ray
+
+        run_one, session = tune_on_ray, lambda args, workloads: ray_session(args.ray_address)
+    with experiment_lock(experiment_dir), session(args, workloads) as executor:
         for task, tuner in tuners:
-            summaries += tune_one(task, tuner, executor, args)
+            summaries += run_one(task, tuner, executor, args)
     print(format_table(summarize_workloads(summaries), experiment_dir))
     failed = (TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.INVALID)
     if summaries and all(TrialStatus.parse(s.get("status")) in failed for s in summaries):
@@ -325,11 +339,18 @@ def settings_record(task: Any, tuner: Any, args: argparse.Namespace) -> dict[str
         "device": args.device,
         "data_dir": None if args.data_dir is None else str(Path(args.data_dir).resolve()),
         "stop_on_target": args.stop_on_target,
+        "clock": args.clock,  # replays run on the clock their tuner run was scored on
         "max_steps": tuner.max_steps,
         "eval_every_steps": tuner.eval_every_steps,
+        **({"backend": "ray"} if on_ray(args, type(tuner)) else {}),
         "settings": settings,
         "algobench_version": algobench.__version__,
     }
+
+
+def on_ray(args: argparse.Namespace, tuner_cls: type) -> bool:
+    """Whether this tuner run goes to Ray Tune: ``--backend ray``, or a tuner that only runs there (pb2)."""
+    return getattr(args, "backend", "native") == "ray" or getattr(tuner_cls, "ray_only", False)
 
 
 def trial_spec(task: Any, tuner: Any, request: Any, args: argparse.Namespace) -> Any:
@@ -353,7 +374,7 @@ def trial_spec(task: Any, tuner: Any, request: Any, args: argparse.Namespace) ->
         make_workload=get_workload,
         device=args.device,
         stop_on_target=args.stop_on_target,
-        calibration_factor=calibration_factor(task.workload_name),
+        calibration_factor=calibration_factor(task.workload_name, args.threads),
         max_steps=tuner.max_steps,
         eval_every_steps=tuner.eval_every_steps,
         data_dir=None if args.data_dir is None else str(Path(args.data_dir).resolve()),
