@@ -82,6 +82,7 @@ def _ray_worker_running_a_trial(trial_dir: Path, timeout: float = 120.0) -> int:
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # two 300-step trials and a worker restart: about a minute here
 def test_a_killed_workers_trial_resumes_from_its_checkpoint(ray_cluster, tmp_path):
     from algobench.executors.process import ProcessExecutor
     from algobench.executors.ray_executor import RayExecutor
