@@ -14,8 +14,9 @@ its studies:
   evaluation reached the target within its budget, and each member is charged its *own* compute
   up to that step, read from the segments it ran (``segments.jsonl``: a clone's inherited clock
   is not its work, so nothing is counted twice). Median over studies.
-- **replay** — the tuner's frozen output (its best member's schedule: the first lineage to reach
-  the target, else the best metric) rerun by ``algobench tune replay`` on fresh seeds: median
+- **replay** — the tuner's frozen output (the member ``tuning.lineage.best_member`` chooses per
+  tuner: GP-Opt's best posterior mean, the Optuna samplers' lowest objective, else the first
+  lineage to reach the target) rerun by ``algobench tune replay`` on fresh seeds: median
   over seeds of the time-to-target, then median over studies. NaN until replays exist.
 
 Each view gets performance ratios, profiles and a benchmark score (``scoring.profiles``, max_tau
@@ -213,7 +214,7 @@ def _replay_time(
     from algobench.tuning.lineage import REPLAY_DIR, best_member
 
     try:
-        best = best_member(member_dirs, settings)
+        best = best_member(member_dirs, settings, tuning_dir)
     except Exception:  # noqa: BLE001 - no finished member: nothing to replay
         return math.nan, 0
     folder = tuning_dir / REPLAY_DIR / f"{settings['name']}_m{best}"

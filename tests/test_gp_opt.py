@@ -1,15 +1,22 @@
 """GP-Opt: the unique-point posterior is the exact GP on every evaluation, the switch rule repeats
 uncertain candidates less than well-known ones and shrinks the variance by C, λ comes from the
-repeats, and the bandit finds a noisy function's optimum with few unique candidates."""
+repeats, and the bandit finds a noisy function's optimum with few unique candidates; each tuner family's
+output member (what replays rerun) is its own: GP-Opt's best posterior mean, Optuna's lowest
+objective, PBT's first lineage to the target."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.gaussian_process import GaussianProcessRegressor
 
+from algobench.results import write_json
 from algobench.tuning.gp_opt import GPOptBandit, halton_arms, repeats_needed
 from algobench.tuning.gp_posterior import UniquePoints, fit_posterior, make_kernel, posterior
+from algobench.tuning.lineage import best_member, write_output
 
 
 def history(seed: int, q: int = 15, t: int = 240, d: int = 3):
@@ -101,3 +108,56 @@ def test_the_bandit_finds_a_noisy_optimum_with_few_unique_candidates(acquisition
     assert len(bandit.values) <= budget / 2 and bandit.switches == len(decisions)
     arm, _, _ = bandit.best()
     assert f(arms[arm]) - min(f(a) for a in arms) < 0.25
+
+
+# --- the tuner's output: what `tune replay --member best` and the replay view rerun ------------------
+
+
+def finished(root: Path, member: int, **summary) -> Path:
+    directory = root / f"trial_{member}"
+    directory.mkdir(parents=True)
+    base = {"status": "ok", "time_to_target": None, "metric_direction": "max", "validation_target_value": 0.95,
+            "max_allowed_runtime_sec": 100.0, "target_metric_name": "accuracy"}  # fmt: skip
+    write_json(directory / "summary.json", {**base, **summary})
+    return directory
+
+
+def test_each_tuner_family_has_its_own_output_member(tmp_path):
+    dirs = [
+        finished(tmp_path, 1, best_validation_metric=0.93, stopped_by="pruner"),  # the best metric, pruned
+        finished(tmp_path, 2, best_validation_metric=0.90),
+        finished(tmp_path, 3, best_validation_metric=0.70),
+    ]
+    settings = {"name": "x", "workload": "digits_mlp"}
+    # PBT, Halton (AlgoPerf's rule): first to the target, else the best metric, pruned or not.
+    assert best_member(dirs, {**settings, "tuner": "pbt"}) == 1
+    # Optuna's samplers: the lowest objective among completed trials, as study.best_trial.
+    assert best_member(dirs, {**settings, "tuner": "tpe"}) == 2
+    # A declared output wins: GP-Opt's best posterior mean, even over a run that reached the target.
+    reached = [*dirs, finished(tmp_path, 4, best_validation_metric=0.96, time_to_target=3.0)]
+    assert best_member(reached, {**settings, "tuner": "gp-opt"}, tmp_path) == 4  # nothing declared yet
+    write_output(tmp_path, 3, "best posterior mean")
+    assert best_member(reached, {**settings, "tuner": "gp-opt"}, tmp_path) == 3
+
+
+def test_gp_opt_declares_its_best_posterior_mean_and_replays_it(tmp_path, capsys):
+    from algobench.cli import main
+    from algobench.tuning.lineage import find_lineage
+    from tests.conftest import SUBMISSIONS
+
+    experiment = tmp_path / "exp"
+    args = ["tune", str(SUBMISSIONS / "adamw" / "submission.py"), "--tuner", "gp-opt", "--trials", "4",
+            "--max-steps", "20", "--eval-every", "20", "--experiment-dir", str(experiment), "--workloads",
+            "digits_mlp", "--scale", "tiny", "--threads", "1", "--quiet", "--executor", "inprocess"]  # fmt: skip
+    assert main(args) == 0
+    tuning = experiment / "tuning/digits_mlp/study_0"
+    result = json.loads((tuning / "gp_opt.json").read_text())
+    declared = json.loads((tuning / "output.json").read_text())
+    assert declared["member"] == result["best"]["members"][0] and declared["rule"] == "best posterior mean"
+    assert declared["hyperparameters"] == result["best"]["hyperparameters"]
+    lineage = find_lineage(experiment, "best")
+    assert lineage.member == declared["member"]
+    assert lineage.schedule[0].hyperparameters == result["best"]["hyperparameters"]
+    capsys.readouterr()
+    assert main(["tune", "score", str(experiment)]) == 0  # the replay view looks for that member's replays
+    assert f"no replays of its best member (m{declared['member']})" in capsys.readouterr().out

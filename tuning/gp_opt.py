@@ -150,6 +150,81 @@ def repeats_needed(variance: float, noise: float, ratio: float) -> int:
     return max(1, math.ceil((ratio - 1.0) * noise / variance - 1e-9))
 
 
+@dataclass
+class StickyCandidate:
+    """GP-Opt's switching rule for slots that come one at a time (PBT's replaced members, with
+    ``--explore gp-opt``): every slot gets the current candidate until the candidate has had
+    ``repeats`` evaluations since it was chosen (observed, plus handed out and not yet observed:
+    a planned evaluation shrinks the variance as much as a done one, since the variance does not
+    depend on the values), then the bandit recomputes its posterior and switches.
+
+    Its whole state follows from the sequence of ``observe_round``, ``restore`` (a switch) and
+    ``take`` calls, so a caller that logs them rebuilds it exactly by replaying the log."""
+
+    bandit: GPOptBandit
+    arm: int | None = None
+    repeats: int = 0
+    observed: int = 0  # evaluations of the candidate since it was chosen
+    handed: int = 0  # slots given the candidate since the last observations
+    decided_at: int = 0  # the bandit's evaluations when the candidate was chosen
+
+    def observe_round(self, observations: list[tuple[int, float]]) -> None:
+        """(arm, value) evaluations of the slots handed out before (and of those that kept their arm)."""
+        self.handed = 0
+        for arm, value in observations:
+            self.bandit.observe(arm, value)
+            if arm == self.arm:
+                self.observed += 1
+
+    def take(self) -> tuple[int, Decision | None]:
+        """The arm for the next slot, and the decision when this slot made the bandit switch. With
+        no evaluation since the last decision the posterior would be the same, and so would the
+        candidate: it is handed out again without a new decision."""
+        decision = None
+        due = self.arm is None or self.observed + self.handed >= self.repeats
+        if due and (self.arm is None or self.bandit.evaluations > self.decided_at):
+            decision = self.bandit.decide()
+            self.restore(decision.arm, decision.repeats, self.bandit.switches)
+        self.hand()
+        return int(self.arm), decision  # type: ignore[arg-type]
+
+    def hand(self) -> None:
+        """One more slot was given the current candidate."""
+        self.handed += 1
+
+    def restore(self, arm: int, repeats: int, switches: int) -> None:
+        """Make ``arm`` the current candidate, as the ``switches``-th decision did."""
+        self.arm, self.repeats, self.observed, self.handed = arm, repeats, 0, 0
+        self.decided_at = self.bandit.evaluations
+        self.bandit.switches = switches
+
+
+def unit_of(dimension: Any, value: Any) -> float:
+    """Where ``value`` lies in ``dimension``'s unit interval (the inverse of ``value_at``): log
+    ranges in log space, a choice at the middle of its cell; outside the range, clipped."""
+    if isinstance(dimension, Range):
+        if dimension.high <= dimension.low or not isinstance(value, int | float) or isinstance(value, bool):
+            return 0.5
+        if dimension.scaling == "log":
+            if value <= 0:
+                return 0.0
+            u = (math.log(value) - math.log(dimension.low)) / (math.log(dimension.high) - math.log(dimension.low))
+        else:
+            u = (value - dimension.low) / (dimension.high - dimension.low)
+        return float(min(max(u, 0.0), 1.0))
+    points = list(dimension.feasible_points)
+    return (points.index(value) + 0.5) / len(points) if value in points else 0.5
+
+
+def point_at(dimensions: list[Any], u: np.ndarray) -> dict[str, Any]:
+    """The hyperparameters at unit coordinates ``u`` of ``dimensions`` (plain Python numbers)."""
+    point = {}
+    for dim, coordinate in zip(dimensions, u, strict=True):
+        value = dim.value_at(float(coordinate))
+        point[dim.name] = value.item() if hasattr(value, "item") else value
+    return point
+
+
 def _varies(dimension: Any) -> bool:
     if isinstance(dimension, Range):
         return dimension.high > dimension.low
@@ -227,11 +302,7 @@ class GPOptTuner(Tuner):
         return self.settings.max_steps
 
     def hyperparameters(self, arm: int) -> dict[str, Any]:
-        point = dict(self.fixed)
-        for dim, u in zip(self.searched, self.bandit.arms[arm], strict=False):
-            value = dim.value_at(float(u))
-            point[dim.name] = value.item() if hasattr(value, "item") else value
-        return point
+        return {**self.fixed, **point_at(self.searched, self.bandit.arms[arm][: len(self.searched)])}
 
     # --- the Tuner interface -----------------------------------------------------------------------
     def ask(self) -> TrialRequest | None:
@@ -323,3 +394,10 @@ class GPOptTuner(Tuner):
             },
         }
         write_json(self.task.tuning_dir / RESULT_FILE, result)
+        from algobench.tuning.lineage import write_output
+
+        # Every run of the best candidate has the same configuration: its first run stands for it.
+        write_output(
+            self.task.tuning_dir, result["best"]["members"][0], "best posterior mean",
+            arm=arm, hyperparameters=result["best"]["hyperparameters"], posterior_mean=mean,
+        )  # fmt: skip

@@ -29,13 +29,15 @@ from algobench import layout
 from algobench.errors import AlgobenchError
 from algobench.hyperparameters import ChangePoint
 from algobench.layout import Direction
-from algobench.results import read_summary
+from algobench.results import read_json, read_summary
 from algobench.seeds import derive_seed
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.events import SETTINGS_FILE, read_schedule, read_settings
 
 REPLAY_DIR = "replay"  # <tuning dir>/replay/: an experiment of the lineage's replays
 REPLAY_STREAM = 1_000_003  # fresh seeds: derive_seed(seed, REPLAY_STREAM, i), never a member's seed
+OUTPUT_FILE = "output.json"  # <tuning dir>/output.json: the member a tuner run declares its output
+BY_OBJECTIVE = frozenset({"tpe", "gp", "cmaes", "qmc", "gp-opt"})  # their output: the lowest objective
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def find_lineage(
 ) -> Lineage:
     """The lineage named by ``path`` (a member's trial directory, a study's tuning directory, or an
     experiment directory with one tuned workload and study, or ``workload``/``study`` to choose)
-    and ``member`` (a number, or ``best``: the first to reach the target, else the best metric)."""
+    and ``member`` (a number, or ``best``: the tuner's output, see ``best_member``)."""
     path = Path(path).resolve()
     if not path.exists():
         raise AlgobenchError(f"{path} does not exist")
@@ -101,7 +103,7 @@ def find_lineage(
         return layout.trial_dir(experiment, settings["name"], settings["study"], settings["workload"], index)
 
     if member is None or member == "best":
-        member = best_member([member_dir(i) for i in range(1, settings["members"] + 1)], settings)
+        member = best_member([member_dir(i) for i in range(1, settings["members"] + 1)], settings, tuning_dir)
     member = int(member)
     trial_dir = member_dir(member)
     schedule = read_schedule(trial_dir)
@@ -110,14 +112,42 @@ def find_lineage(
     return Lineage(tuning_dir, settings, member, trial_dir, schedule)
 
 
-def best_member(trial_dirs: Sequence[Path], settings: dict[str, Any]) -> int:
-    """The member whose lineage reached the target first (lineage clock), else the best metric."""
+def write_output(tuning_dir: Path, member: int, rule: str, **details: Any) -> None:
+    """Declare ``member`` the tuner run's output (``best_member`` then replays it), and why."""
+    from algobench.results import write_json
+
+    write_json(Path(tuning_dir) / OUTPUT_FILE, {"member": int(member), "rule": rule, **details})
+
+
+def best_member(trial_dirs: Sequence[Path], settings: dict[str, Any], tuning_dir: Path | None = None) -> int:
+    """The member that stands for the tuner run's output (what ``tune replay --member best`` and
+    the replay view rerun), chosen per tuner:
+
+    1. the member the run declared in ``<tuning dir>/output.json`` (``write_output``): GP-Opt's
+       candidate with the best posterior mean (its first run), not its luckiest single run;
+    2. for the tuners that minimise the objective (``BY_OBJECTIVE``: Optuna's samplers, and
+       GP-Opt before it has written its output), the completed trial with the lowest objective
+       (``algobench.tuning.objective``), as Optuna's ``study.best_trial`` (pruned trials excluded);
+    3. otherwise (PBT, Halton: AlgoPerf's rule), the lineage that reached the target first on its
+       lineage clock, else the best validation metric.
+    """
+    declared = read_json(Path(tuning_dir) / OUTPUT_FILE) if tuning_dir is not None else None
+    if declared is not None and isinstance(declared.get("member"), int):
+        return int(declared["member"])
     summaries = [(int(d.name.removeprefix("trial_")), read_summary(d)) for d in trial_dirs]
     summaries = [(m, s) for m, s in summaries if s is not None]
     trusted = [(m, s) for m, s in summaries if s.get("status") not in ("failed", "timeout", "invalid")]
     summaries = trusted or summaries
     if not summaries:
         raise AlgobenchError(f"no member of {settings['name']} ({settings['workload']}) has finished yet")
+    if settings.get("tuner") in BY_OBJECTIVE:
+        from algobench.tuning.objective import trial_value
+        from algobench.tuning.optuna_tuner import STOPPED_BY
+
+        valued = [(trial_value(s), m) for m, s in summaries if s.get(STOPPED_BY) != "pruner"]
+        valued = [(v, m) for v, m in valued if v is not None]
+        if valued:
+            return min(valued)[1]
     reached = [(s["time_to_target"], m) for m, s in summaries if s.get("time_to_target") is not None]
     if reached:
         return min(reached)[1]

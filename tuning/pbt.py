@@ -41,7 +41,7 @@ import contextlib
 import math
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,10 @@ from algobench.tuning.tuners import Settings, TuningTask, setting
 FIXED_BY_DEFAULT = ("warmup_factor", "warmup_steps", "batch_size", "dropout_rate", "aux_dropout_rate")
 MODES = ("sync", "async")
 SELECTIONS = ("truncation", "tournament")
+EXPLORERS = ("perturb", "gp-opt")
+# The settings of ``explorer: gp-opt`` (GP-Opt's, see ``algobench.tuning.gp_opt``): left out of the
+# settings record of a perturbing run, so that its settings.json is what it was before they existed.
+GP_SETTINGS = ("acquisition", "ratio", "beta", "arms")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,15 @@ class PBTSettings(Settings):
     initial_points: tuple[dict[str, Any], ...] | None = setting(
         None, "points?", "the members' starting hyperparameters (default: Halton points of the search space)"
     )
+    explorer: str = setting(
+        "perturb", "str",
+        "how a copy's new values are chosen (--explore): perturb (resample or perturb the donor's) or gp-opt "
+        "(a GP bandit over hyperparameters -> fitness improvement per interval, switching rarely; sync mode)",
+    )  # fmt: skip
+    acquisition: str = setting("ucb", "str", "explorer gp-opt: ucb (lowest mean - beta sd) or ei")
+    ratio: float = setting(2.0, "float", "explorer gp-opt: C, keep a candidate until its variance shrinks by C")
+    beta: float = setting(2.0, "float", "explorer gp-opt, ucb: width of the confidence bound, in posterior sds")
+    arms: int = setting(1024, "int", "explorer gp-opt: candidate points (scrambled Halton points) besides the starts")
 
     def check(self, task: TuningTask, where: Callable[..., str]) -> None:
         super().check(task, where)
@@ -111,6 +124,7 @@ class PBTSettings(Settings):
             )
         if self.fitness_evals < 1:
             fail("fitness_evals", f"fitness_evals must be at least 1, got {self.fitness_evals}")
+        self._check_explorer(fail)
         if self.burn_in < 0:
             fail("burn_in", f"burn_in must be at least 0, got {self.burn_in}")
         interval = self.resolved_interval(task)
@@ -152,6 +166,26 @@ class PBTSettings(Settings):
                     f"explore names {', '.join(map(repr, refused))}, which the runner cannot change mid-run for "
                     f"{task.submission_path} (it can change: {', '.join(sorted(changeable))})",
                 )
+
+    def _check_explorer(self, fail: Callable[[str | tuple[str, ...], str], None]) -> None:
+        from algobench.tuning.gp_opt import ACQUISITIONS
+
+        if self.explorer not in EXPLORERS:
+            fail("explorer", f"explore (explorer) must be one of {', '.join(EXPLORERS)}, got {self.explorer!r}")
+        if self.explorer == "perturb":
+            defaults = {f.name: f.default for f in fields(PBTSettings)}
+            changed = [name for name in GP_SETTINGS if getattr(self, name) != defaults[name]]
+            if changed:
+                fail(tuple(changed), f"{', '.join(changed)}: settings of --explore gp-opt, not of perturb")
+            return
+        if self.mode != "sync":
+            fail(("explorer", "mode"), "explore gp-opt needs mode sync (its bandit observes whole rounds)")
+        if self.acquisition not in ACQUISITIONS:
+            fail("acquisition", f"acquisition must be one of {', '.join(ACQUISITIONS)}, got {self.acquisition!r}")
+        if self.ratio <= 1:
+            fail("ratio", f"ratio must be above 1 (C = 1 switches at every replacement), got {self.ratio}")
+        if self.beta < 0 or self.arms < 1:
+            fail(("beta", "arms"), f"needs beta >= 0 and arms >= 1, got beta {self.beta}, arms {self.arms}")
 
     def resolved_interval(self, task: TuningTask) -> int:
         if self.interval is not None:
@@ -234,6 +268,7 @@ class PBT(Tuner):
         self._queue: list[TrialRequest] = []
         self._in_flight: set[int] = set()
         self._events = events_path(task.tuning_dir)
+        self._gp = self._gp_explorer() if settings.explorer == "gp-opt" else None
         self._resume()
 
     # --- what the driver reads ---------------------------------------------------------------------
@@ -253,8 +288,12 @@ class PBT(Tuner):
         return self._snapshot_root(request.change_step)
 
     def settings_record(self) -> dict[str, Any]:
+        settings = self.settings.to_json()
+        if self.settings.explorer == "perturb":
+            for name in ("explorer", *GP_SETTINGS):
+                settings.pop(name)
         return {
-            **self.settings.to_json(),
+            **settings,
             "interval": self.interval,
             "eval_every_steps": self._eval_every,
             "explored": list(self.explored),
@@ -346,6 +385,19 @@ class PBT(Tuner):
         # Forks are copied in this order: a recipient before anyone it gives to is overwritten.
         return sorted(pairs, key=lambda pair: (score[pair[0].index], pair[0].index))
 
+    def _gp_explorer(self) -> Any:
+        from algobench.tuning.pbt_gp_explore import GPExplorer
+
+        if getattr(type(self), "ray_only", False):
+            raise AlgobenchError(f"{self.name}: explore gp-opt is native PBT's; {self.name} has its own GP bandit")
+        settings = self.settings
+        return GPExplorer(
+            [self.dimensions[name] for name in self.explored],
+            {m.index: m.hyperparameters for m in self.members.values()},
+            acquisition=settings.acquisition, ratio=settings.ratio, beta=settings.beta, arms=settings.arms,
+            seed=self.task.study_seed(), sign=self.direction.sign(), timing_dir=self.task.tuning_dir,
+        )  # fmt: skip
+
     def _explore(self, values: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """New values for the explored names, starting from ``values`` (the donor's)."""
         changes: dict[str, Any] = {}
@@ -371,10 +423,18 @@ class PBT(Tuner):
         pairs = self._select(peers, step, rng) if step >= self.settings.burn_in and len(peers) >= 2 else []
         before = {m.index: dict(m.hyperparameters) for m in self.members.values()}
         records, forks = [], []
+        if self._gp is not None:
+            records.append(self._gp.observe(self.round, step, {m.index: m.fitness[step] for m in peers}))
         for recipient, donor in pairs:
-            changes = self._explore(before[donor.index], rng)
+            if self._gp is None:
+                changes = self._explore(before[donor.index], rng)
+            else:  # the bandit's candidate, not a perturbation of the donor's values
+                changes, switch = self._gp.choose(self.round, step, recipient.index, donor.fitness[step])
+                records += switch
             new = {**before[donor.index], **changes}
             records.append(self._exploit_record(self.round, step, recipient, donor, before, new, changes))
+            if self._gp is not None:
+                records[-1]["arm"] = self._gp.arm_of[recipient.index]
             forks.append(self._fork_request(recipient.index, donor.index, before[donor.index], step, changes))
             recipient.hyperparameters, recipient.donor = new, donor.index
         records.append(
@@ -525,6 +585,8 @@ class PBT(Tuner):
         donor_values: dict[int, dict[str, Any]] = {}  # per recipient: its donor's values when copied
         old_values: dict[int, dict[str, Any]] = {}
         for record in records:
+            if self._gp is not None:
+                self._gp.replay(record)
             member = self.members.get(record.get("member"))
             if record["event"] == "exploit":
                 donor = self.members[record["donor"]]
