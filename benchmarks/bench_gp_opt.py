@@ -8,10 +8,15 @@
    regret = f(output) - min over the arm set of f, the output being the candidate with the best
    posterior mean (GP methods) or the best noisy value seen (TPE, random). Unique candidates and
    switches are counted.
-3. When Optuna's samplers stop being random search: the first trial at which a sampler's proposal
+3. The switching factor C (2, 4, 8; UCB and EI) against GP-UCB that switches every evaluation, on
+   the same objective and seeds: regret and switches, and switches as a share of GP-UCB's (the
+   goal: <= 10 % of its switches at no worse regret).
+4. When Optuna's samplers stop being random search: the first trial at which a sampler's proposal
    differs from RandomSampler's with the same seed, at Optuna's defaults and at algobench's.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_gp_opt.py [--seeds 5] [--evaluations 200]
+    nice -n 10 .venv/bin/python benchmarks/bench_gp_opt.py [--seeds 5] [--evaluations 200] [--parts ...]
+
+(--parts: a comma-separated subset of cost, regret, ratio, optuna; default all.)
 """
 
 from __future__ import annotations
@@ -147,9 +152,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--evaluations", type=int, default=200)
+    parser.add_argument("--parts", default="cost,regret,ratio,optuna", help="which sections to run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     warnings.simplefilter("ignore")
+    started = time.perf_counter()
+    if "cost" in parts:
+        print_cost()
+    arms = halton_arms(3, 1024, seed=0)
+    best = min(objective(a) for a in arms)
+    if "regret" in parts:
+        print_regret(args, arms, best)
+    if "ratio" in parts:
+        print_ratio_sweep(args, arms, best)
+    if "optuna" in parts:
+        print_first_model_trials()
+    print(f"\n(ran in {time.perf_counter() - started:.0f} s)")
 
+
+def print_cost() -> None:
     print("## cost per decision (A = 1024 arms, q = 50 unique points, fixed kernel; best of 3)")
     print("| T | GP-Opt (q x q) s | exact GP-UCB (T x T) s | ratio |")
     print("|---|---|---|---|")
@@ -157,9 +178,9 @@ def main() -> None:
         ratio = row["exact_sec"] / row["gp_opt_sec"]
         print(f"| {row['T']} | {row['gp_opt_sec']:.4f} | {row['exact_sec']:.3f} | {ratio:.0f}x |")
 
+
+def print_regret(args: argparse.Namespace, arms: np.ndarray, best: float) -> None:
     print(f"\n## simple regret at {args.evaluations} evaluations, {args.seeds} seeds (median [min, max])")
-    arms = halton_arms(3, 1024, seed=0)
-    best = min(objective(a) for a in arms)
     methods = {
         "GP-Opt UCB (C=2)": lambda s: run_bandit("ucb", 2.0, args.evaluations, s, arms),
         "GP-Opt EI (C=2)": lambda s: run_bandit("ei", 2.0, args.evaluations, s, arms),
@@ -179,6 +200,28 @@ def main() -> None:
             f"{np.median(unique):.0f} | {np.median(switches):.0f} |"
         )
 
+
+def print_ratio_sweep(args: argparse.Namespace, arms: np.ndarray, best: float) -> None:
+    print(f"\n## switching factor C at {args.evaluations} evaluations, {args.seeds} seeds (median [min, max])")
+    baseline = [run_gp_ucb(args.evaluations, s, arms) for s in range(args.seeds)]
+    base_regret = float(np.median([r["value"] - best for r in baseline]))
+    base_switches = float(np.median([r["switches"] for r in baseline]))
+    print(f"GP-UCB switching every evaluation: regret {base_regret:.3f}, {base_switches:.0f} switches")
+    print("| method | C | regret | unique candidates | switches | switches / GP-UCB's |")
+    print("|---|---|---|---|---|---|")
+    for acquisition in ("ucb", "ei"):
+        for ratio in (2.0, 4.0, 8.0):
+            results = [run_bandit(acquisition, ratio, args.evaluations, s, arms) for s in range(args.seeds)]
+            regret = [r["value"] - best for r in results]
+            switches = float(np.median([r["switches"] for r in results]))
+            print(
+                f"| GP-Opt {acquisition.upper()} | {ratio:g} | {np.median(regret):.3f} [{min(regret):.3f}, "
+                f"{max(regret):.3f}] | {np.median([r['unique'] for r in results]):.0f} | {switches:.0f} | "
+                f"{100 * switches / base_switches:.0f} % |"
+            )
+
+
+def print_first_model_trials() -> None:
     import optuna
 
     print("\n## first trial that is not random search (4 parameters; 1-based)")
