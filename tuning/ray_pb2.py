@@ -18,7 +18,10 @@ from algobench.tuning.pbt import PBT, PBTSettings
 from algobench.tuning.search_space import Range
 from algobench.tuning.tuners import TuningTask
 
-PBT_ONLY = ("selection", "resample_probability", "perturbation_factors")  # PB2's bandit replaces them
+# How native PBT explores; PB2's own GP bandit replaces all of them.
+PBT_ONLY = (
+    "selection", "resample_probability", "perturbation_factors", "explorer", "acquisition", "ratio", "beta", "arms",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class PB2Settings(PBTSettings):
         super().check(task, where)
         defaults = {f.name: f.default for f in fields(PBTSettings)}
         for name in PBT_ONLY:
-            if getattr(self, name) != defaults[name]:
+            if name in defaults and getattr(self, name) != defaults[name]:
                 raise AlgobenchError(
                     f"{where(name)}: {name} is a setting of pbt; pb2 picks new values with its GP bandit (drop it)"
                 )

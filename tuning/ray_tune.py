@@ -79,6 +79,12 @@ def check_ray_tuner(tuner: Any) -> None:
             f"{tuner.name} on Ray: Ray Tune selects by truncation (quantile); selection: {settings.selection} is "
             f"native PBT's (drop --backend ray)"
         )
+    explorer = getattr(settings, "explorer", None)
+    if tuner.name == "pbt" and explorer not in (None, type(settings)().explorer):
+        raise AlgobenchError(
+            f"pbt on Ray: Ray Tune's PBT explores by perturbation; explorer: {explorer} is native PBT's "
+            f"(drop --backend ray)"
+        )
     if not tuner.explored:
         raise AlgobenchError(f"{tuner.name} on Ray: nothing to explore in {tuner.task.search_space.source}")
 
