@@ -125,8 +125,8 @@ class ProcessExecutor(Executor):
                             )
                         else:
                             outcome[kind] = payload
-                    elif not process.is_alive():
-                        break
+                    elif not process.is_alive() and not receiver.poll(0):
+                        break  # dead, and nothing it sent is left unread (its "done" may land just before it dies)
                     else:
                         polled = time.monotonic()
                 except (EOFError, OSError):  # the child closed its end (exited, or closed the pipe)
