@@ -40,7 +40,7 @@ from algobench.workloads import get_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"
-ADAM_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
+ADAM_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 RECORD_EVERY = 5
 SUITE = ("image_cnn", "image_vit", "lm", "translation", "click_through", "mri", "molecules", "speech")
 RULES = ("l2o_mlp", "l2o_lstm", "l2o_schedule")
@@ -69,7 +69,7 @@ def train_curve(spec_: TaskSpec, make: Callable[[list[torch.nn.Parameter], int],
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         try:
-            optimizer.step(float(loss)) if kind == "schedule" else optimizer.step()
+            optimizer.step(float(loss.detach())) if kind == "schedule" else optimizer.step()
         except Exception:  # a learned rule's DivergedError: the run ends diverged
             curve.append(math.inf)
             break

@@ -217,3 +217,20 @@ def test_weights_that_do_not_fit_are_a_one_line_error_naming_the_file(tmp_path: 
         assert text.startswith(f"{tmp_path / name}: {message}") and "\n" not in text, text
     with pytest.raises(AlgobenchError, match=r"small.pt: holds weights of a 'mlp' rule, not 'lstm'"):
         load_rule(small, "lstm")
+
+
+def test_the_meta_train_command_writes_weights_record_and_curve(tmp_path: Path, capsys) -> None:
+    import json
+
+    from algobench.cli import main
+
+    args = ["meta-train", "--optimizer", "schedule", "--out", str(tmp_path), "--family", "toy", "--outer-steps", "3",
+            "--particles", "2", "--unroll", "3", "--eval-every", "2", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    record = json.loads((tmp_path / "meta_training.json").read_text())
+    assert record["compute"]["outer_steps"] == 3 and record["estimator"] == "antithetic PES"
+    assert record["settings"]["family"] == "toy" and record["history"]["eval_step"] == [0, 2, 3]
+    assert "meta-train schedule: 3 outer steps" in capsys.readouterr().out
+    load_rule(tmp_path / WEIGHTS, "schedule")
+    assert main([*args, "--sigma", "0.5"]) == 2  # other settings on the same --out
+    assert "made with other settings (sigma: 0.01 there, 0.5 here)" in capsys.readouterr().err
