@@ -34,7 +34,11 @@ SMALL = {
     "cmaes": {"trials": 3, "max_steps": 20, "eval_every_steps": 20, "startup_trials": 0, "popsize": 2},
     "qmc": {"trials": 3, "max_steps": 20, "eval_every_steps": 20},
     "gp-opt": {"trials": 4, "max_steps": 20, "eval_every_steps": 20},
+    "pb2": {"population": 4, "interval": 20, "max_steps": 60},
 }
+# Tuners that run on Ray Tune only: their runs are tested against a real Ray (tests/test_ray_tune.py),
+# here only their settings.
+NATIVE = [name for name in TUNERS if not getattr(tuner_class(name), "ray_only", False)]
 
 
 def make_task(experiment: Path, seed: int = 0) -> TuningTask:
@@ -117,7 +121,7 @@ def final_state(experiment: Path) -> dict:
     return state
 
 
-@pytest.mark.parametrize("name", list(TUNERS))
+@pytest.mark.parametrize("name", NATIVE)
 def test_the_same_seed_gives_the_same_requests(name, tmp_path):
     first = run(name, tmp_path / "a")
     second = run(name, tmp_path / "b")
@@ -132,7 +136,7 @@ def test_the_same_seed_gives_the_same_requests(name, tmp_path):
 STOPS = {"halton": (2,), "pbt": (4, 6), "pbt-async": (3, 6)}
 
 
-@pytest.mark.parametrize("name", [*TUNERS, *VARIANTS])
+@pytest.mark.parametrize("name", [*NATIVE, *VARIANTS])
 def test_a_run_stopped_part_way_resumes_to_the_same_trials(name, tmp_path):
     run(name, tmp_path / "straight")
     for stop_after in STOPS.get(name, (2,)):
@@ -157,6 +161,16 @@ def test_bad_settings_are_one_line_errors(name, settings, message, tmp_path):
         build(name, tmp_path, **settings)
     assert message.format(name=name) in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_every_tuner_has_small_settings_here():
+    assert set(SMALL) == set(TUNERS)
+
+
+def test_a_ray_only_tuner_refuses_the_native_driver(tmp_path):
+    tuner, _ = build("pb2", tmp_path)
+    with pytest.raises(AlgobenchError, match="pb2 runs on Ray Tune only"):
+        tuner.ask()
 
 
 def test_an_unknown_tuner_is_one_line_listing_the_known_ones():
