@@ -62,6 +62,7 @@ def events(experiment: Path) -> list[dict]:
     return read_lines(experiment / "tuning/digits_mlp/study_0/events.jsonl")
 
 
+@pytest.mark.slow  # one Ray Tune population (about 80 s) serves the four
 def test_the_hopeless_half_is_rescued_as_native_pbt_rescues_it(rescued):
     # the extremes a good member can reach by perturbing every round (rounding: 1e-12 relative)
     low, high = GOOD[0] * 0.8**ROUNDS * (1 - 1e-12), min(GOOD[1] * 1.2**ROUNDS, 1e-2) * (1 + 1e-12)
@@ -77,6 +78,7 @@ def test_the_hopeless_half_is_rescued_as_native_pbt_rescues_it(rescued):
     assert settings["backend"] == "ray" and settings["tuner"] == "pbt" and settings["members"] == 4
 
 
+@pytest.mark.slow  # one Ray Tune population (about 80 s) serves the four
 def test_a_fork_takes_the_new_values_after_the_donors_state_is_restored(rescued):
     import torch
 
@@ -95,6 +97,7 @@ def test_a_fork_takes_the_new_values_after_the_donors_state_is_restored(rescued)
         assert group["betas"][0] == pytest.approx(1 - final["one_minus_beta1"])
 
 
+@pytest.mark.slow  # one Ray Tune population (about 80 s) serves the four
 def test_every_lineage_continues_its_donors_log(rescued):
     exploits = [e for e in events(rescued) if e["event"] == "exploit"]
     assert [r["step"] for r in events(rescued) if r["event"] == "round"] == [20, 40]
@@ -115,6 +118,7 @@ def test_every_lineage_continues_its_donors_log(rescued):
     ]
 
 
+@pytest.mark.slow  # one Ray Tune population (about 80 s) serves the four
 def test_score_replay_and_export_read_a_ray_run(rescued, tmp_path, capsys):
     from algobench.executors.inprocess import InProcessExecutor
     from algobench.tuning.driver import drive_specs
