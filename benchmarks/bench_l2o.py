@@ -198,8 +198,8 @@ def stepper(submission_path: Path, workload_name: str) -> Callable[[], float]:
     return step
 
 
-def step_times(workloads: tuple[str, ...], steps: int) -> dict[str, dict[str, float]]:
-    names = ("adamw", *RULES)
+def step_times(workloads: tuple[str, ...], steps: int, rules: tuple[str, ...] = RULES) -> dict[str, dict[str, float]]:
+    names = ("adamw", *rules)
     result = {}
     for workload_name in workloads:
         steppers = {n: stepper(SUBMISSIONS / n / "submission.py", workload_name) for n in names}
@@ -216,10 +216,11 @@ def step_times(workloads: tuple[str, ...], steps: int) -> dict[str, dict[str, fl
 
 
 def summarise_step_times(result: dict[str, dict[str, float]]) -> str:
-    lines = ["| workload | AdamW step | " + " | ".join(f"{n} / AdamW" for n in RULES) + " |",
-             "|---|---|" + "---|" * len(RULES)]  # fmt: skip
+    rules = [n for n in next(iter(result.values())) if n != "adamw"]
+    lines = ["| workload | AdamW step | " + " | ".join(f"{n} / AdamW" for n in rules) + " |",
+             "|---|---|" + "---|" * len(rules)]  # fmt: skip
     for workload_name, medians in result.items():
-        ratios = " | ".join(f"{medians[n] / medians['adamw']:.2f}x" for n in RULES)
+        ratios = " | ".join(f"{medians[n] / medians['adamw']:.2f}x" for n in rules)
         lines.append(f"| {workload_name} | {1e3 * medians['adamw']:.1f} ms | {ratios} |")
     return "\n".join(lines)
 
@@ -275,6 +276,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per submission and workload")
     parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument("--workloads", nargs="+", choices=SUITE, default=SUITE, help="suite workloads to time")
+    parser.add_argument("--rules", nargs="+", choices=RULES, default=RULES, help="learned rules to time")
     parser.add_argument("--skip-tasks", action="store_true")
     parser.add_argument("--pbt-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("bench_l2o.json"))
@@ -286,7 +289,7 @@ def main() -> None:
         print(summarise_in_distribution(record["in_distribution"]))
         plot_in_distribution(record["in_distribution"], ROOT / "docs" / "l2o_in_distribution.png")
     if not args.skip_suite:
-        record["step_times"] = step_times(SUITE, args.steps)
+        record["step_times"] = step_times(tuple(args.workloads), args.steps, tuple(args.rules))
         print(summarise_step_times(record["step_times"]))
     if args.pbt_dir is not None:
         learned, step_hint = learned_schedule_trace("mnist1d", 3000)

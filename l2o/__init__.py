@@ -3,6 +3,7 @@
 - ``rules``: the three learned update rules (per-parameter MLP, learned AdamW schedule,
   coordinatewise LSTM), each a small ``torch.nn.Module`` with one functional ``step``;
 - ``optim``: the rules as torch optimizers / an AdamW controller, for submissions;
+- ``flat``: all parameters' optimizer state in one matrix, so a rule steps every coordinate at once;
 - ``weights``: saving and loading a rule's weights with its architecture;
 - ``tasks``: the meta-training task family (random small MLPs and CNNs on generated data);
 - ``pes``: persistent evolution strategies (antithetic), the estimator for the MLP and schedule;

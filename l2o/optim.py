@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from algobench.errors import DivergedError
+from algobench.l2o.flat import FlatState
 from algobench.l2o.rules import Rule, ScheduleRule
 
 
@@ -20,13 +21,20 @@ class LearnedOptimizer(torch.optim.Optimizer):
     """Applies a per-coordinate rule (``MLPRule``, ``LSTMRule``) to every parameter with a gradient;
     ``lr_scale`` (1 under self-tuning) multiplies every update, the one knob external tuning gets.
 
-    The rule's state lives in ``self.state[p]`` so ``state_dict`` checkpoints it like Adam's.
+    Each step runs the rule once over all coordinates (``Rule.step_flat`` on a ``FlatState``), not
+    once per tensor. The rule's state lives in ``self.state[p]`` so ``state_dict`` checkpoints it
+    like Adam's; those tensors are views into the ``FlatState``, which is rebuilt by copying them
+    whenever they are not (``load_state_dict`` copies at once; a change in the parameters with
+    gradients copies at the next step). As in torch's optimizers the state changes in place (a
+    ``state_dict`` is live until saved or copied), and it has already moved when a non-finite
+    update raises ``DivergedError`` (the parameters have not).
     """
 
     def __init__(self, params: Any, rule: Rule, step_hint: int, lr_scale: float = 1.0) -> None:
         super().__init__(params, {"lr_scale": float(lr_scale)})
         self.rule = rule.requires_grad_(False)
         self.step_hint = int(step_hint)
+        self._flat: FlatState | None = None
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> None:
@@ -37,21 +45,36 @@ class LearnedOptimizer(torch.optim.Optimizer):
         params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
         if not params:
             return loss
+        flat = self._flat_state(params)
+        step = int(self.state[params[0]]["step"])
+        update = flat.scratch("update", flat.numel)
+        self.rule.step_flat([p.grad for p in params], params, flat, step, self.step_hint, out=update)
+        if not bool(update.sum().isfinite()):
+            raise DivergedError(f"the learned {self.rule.kind} rule produced a non-finite update at step {step}")
+        torch._foreach_add_(params, flat.pieces("update", shaped=True), alpha=self.param_groups[0]["lr_scale"])
+        counts = torch._foreach_add([self.state[p]["step"] for p in params], 1)  # new tensors: a loaded
+        for p, count in zip(params, counts, strict=True):  # state_dict may share the old ones
+            self.state[p]["step"] = count
+        return loss
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's loading, then the loaded state copied into this optimizer's own flat buffers at
+        once: torch keeps the given tensors, which may be another live optimizer's, and this
+        optimizer's steps change its state in place."""
+        super().load_state_dict(state_dict)
+        params = [p for group in self.param_groups for p in group["params"] if self.state.get(p)]
+        self._flat = FlatState(params, self.state) if params else None
+
+    def _flat_state(self, params: list[torch.Tensor]) -> FlatState:
+        """The cached ``FlatState`` while ``self.state`` still holds its views, else a new one
+        made by copying ``self.state`` (a parameter without state starts fresh)."""
+        if self._flat is not None and self._flat.serves(params, self.state):
+            return self._flat
         for p in params:
             if not self.state[p]:
                 self.state[p] = {"step": torch.tensor(0.0), **self.rule.init_state(p)}
-        step = int(self.state[params[0]]["step"])
-        states = [{k: v for k, v in self.state[p].items() if k != "step"} for p in params]
-        new_params, new_states = self.rule.step(params, [p.grad for p in params], states, step, self.step_hint)
-        finite = torch.stack([q.sum() for q in new_params]).isfinite().all()
-        if not bool(finite):
-            raise DivergedError(f"the learned {self.rule.kind} rule produced a non-finite update at step {step}")
-        scale = self.param_groups[0]["lr_scale"]
-        for p, q, st in zip(params, new_params, new_states, strict=True):
-            p.copy_(q) if scale == 1.0 else p.add_(q - p, alpha=scale)
-            self.state[p].update(st)
-            self.state[p]["step"] = self.state[p]["step"] + 1  # a new tensor: a loaded state_dict may share it
-        return loss
+        self._flat = FlatState(params, self.state)
+        return self._flat
 
 
 class ScheduledAdamW:

@@ -2,9 +2,11 @@
 
 A rule's ``step`` returns new parameters and state without changing its inputs, so the same code
 serves meta-training (where the LSTM's meta-gradient flows through it) and the torch optimizers
-that submissions use (under ``torch.no_grad``). Every input is clipped or normalised
-(``features``): a gradient a thousand times larger than any seen in meta-training gives the
-same bounded inputs as a large one.
+that submissions use (under ``torch.no_grad``). The MLP and LSTM rules also have ``step_flat``,
+the same rule over all of a model's coordinates at once with its state changed in place
+(``flat``): what the torch optimizer runs, because per-tensor work dominated its step; tests pin
+it to ``step``. Every input is clipped or normalised (``features``): a gradient a thousand times
+larger than any seen in meta-training gives the same bounded inputs as a large one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from algobench.l2o.features import FEATURE_CLIP, NUM_TIME_FEATURES, clip, rms_normalise, time_features
+from algobench.l2o.flat import FlatState
 
 State = dict[str, torch.Tensor]
 
@@ -105,6 +108,57 @@ class MLPRule(Rule):
             new_states.append(new)
         return new_params, new_states
 
+    CHUNK = 1 << 17  # coordinates per pass of the hidden layer: bounds its scratch space (4 MB)
+
+    @torch.no_grad()
+    def step_flat(self, grads: list[torch.Tensor], params: list[torch.Tensor], flat: FlatState, step: int,
+                  step_hint: int, out: torch.Tensor) -> None:  # fmt: skip
+        """``step`` over every coordinate of every tensor at once, for the torch optimizer: the same
+        numbers up to float rounding, in about 30 operations per step instead of ~25 per tensor.
+
+        ``flat`` holds the state of ``params`` (updated in place) and scratch space; the update
+        (new parameters minus old, flat, tensor after tensor) goes to ``out``. The features are
+        the rows of one matrix, over a row of ones, so that the MLP, with its biases, skip and
+        time features folded into its weights, is two matrix products.
+        """
+        n, t, features = flat.numel, step + 1, self.NUM_FEATURES
+        tf = time_features(step, step_hint)
+        z = flat.scratch("z", features + 1, n, fill=1.0)  # the features and a row of ones (for biases)
+        x = z[:features]
+        g = torch.cat([q.reshape(-1) for q in grads], out=x[4]).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        torch.cat([p.reshape(-1) for p in params], out=x[5])  # rows 4 and 5 normalised below
+        bias_correction = 1 - self.BETA2**t  # rsqrt(v / c + eps) = sqrt(c) rsqrt(v + eps c): one pass fewer
+        v = flat.rows("v")[0].mul_(self.BETA2).addcmul_(g, g, value=1 - self.BETA2)
+        inv_rms = torch.add(v, 1e-16 * bias_correction, out=flat.scratch("inv_rms", n)).rsqrt_()
+        torch.mul(g, inv_rms, out=x[0])
+        betas = torch.tensor(self.DECAYS)[:, None]
+        momenta = flat.rows(*(f"m{i}" for i in range(len(self.DECAYS))))
+        momenta.mul_(betas).addcmul_(1 - betas, g)
+        torch.mul(momenta, inv_rms, out=x[1:4])
+        x[:4].mul_(torch.cat([torch.ones(1, 1), 1 / (1 - betas**t)]) * math.sqrt(bias_correction))
+        segments = flat.pieces("z", rows=(4, 6))  # rms_normalise: one norm and one factor per tensor
+        norms = torch.stack(torch._foreach_norm(segments)).view(2, -1)
+        torch._foreach_mul_(segments, norms.square_().div_(flat.counts).add_(1e-12).rsqrt_().view(-1).unbind())
+        x.clamp_(-FEATURE_CLIP, FEATURE_CLIP)
+        # Rows: minus the direction (negated weights: exactly the negation) and the log magnitude.
+        # Skip, biases and time features first, then the hidden layer a chunk at a time.
+        log_lr = self.log_lr + self.time_lr(tf)[0]
+        w_out = torch.cat(
+            [torch.cat([-self.skip.weight, x.new_zeros(1, features)]),
+             torch.stack([-self.out.bias[0], self.out.bias[1] + log_lr])[:, None]], dim=1,
+        )  # fmt: skip
+        w_hidden_out = self.out.weight * torch.tensor([[-1.0], [1.0]])
+        rows = torch.mm(w_out, z, out=flat.scratch("out", 2, n))
+        w_in = torch.cat([self.inp.weight, (self.inp.bias + self.time(tf))[:, None]], dim=1)
+        hidden = flat.scratch("hidden", self.hidden, min(n, self.CHUNK))
+        for start in range(0, n, self.CHUNK):
+            part = slice(start, min(start + self.CHUNK, n))
+            h = hidden[:, : part.stop - start]
+            torch.mm(w_in, z[:, part], out=h).relu_()
+            rows[:, part].addmm_(w_hidden_out, h)
+        minus_direction, magnitude = rows
+        torch.mul(magnitude.clamp_(-20.0, 0.0).exp_(), minus_direction, out=out)
+
 
 class LSTMRule(Rule):
     """Coordinatewise two-layer LSTM optimizer (Andrychowicz et al. 2016, Open-L2O's L2O-DM).
@@ -162,6 +216,20 @@ class LSTMRule(Rule):
             new_params.append(p + update.reshape(p.shape))
             new_states.append(new)
         return new_params, new_states
+
+    @torch.no_grad()
+    def step_flat(self, grads: list[torch.Tensor], params: list[torch.Tensor], flat: FlatState, step: int,
+                  step_hint: int, out: torch.Tensor) -> None:  # fmt: skip
+        """``step`` over all coordinates at once (arguments as ``MLPRule.step_flat``; each state row
+        holds the coordinates' hidden vectors one after another): one LSTM call per layer."""
+        x = self.preprocess(torch.cat([q.reshape(-1) for q in grads], out=flat.scratch("grads", flat.numel)))
+        for i, cell in enumerate(self.cells):
+            h_state, c_state = (flat.rows(f"{k}{i}")[0].view(-1, self.hidden) for k in "hc")
+            h, c = cell(x, (h_state, c_state))
+            h_state.copy_(h)
+            c_state.copy_(c)
+            x = h
+        torch.mul(self.head(x)[:, 0], self.output_scale, out=out)
 
 
 class ScheduleRule(Rule):
