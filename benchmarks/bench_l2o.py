@@ -13,6 +13,7 @@ The learned schedule's choices on mnist1d beside the schedule PBT found there (`
 ``algobench tune`` experiment on mnist1d) go to docs/l2o_schedule.png.
 
     python benchmarks/bench_l2o.py [--tasks 12] [--skip-suite] [--pbt-dir DIR] [--out bench_l2o.json]
+    python benchmarks/bench_l2o.py --skip-tasks [--workloads W ...] [--rules R ...] [--per-tensor] [--steps 30]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from algobench.hyperparameters import Hyperparameters
-from algobench.l2o.optim import LearnedOptimizer, ScheduledAdamW
+from algobench.l2o.optim import LearnedOptimizer, PerTensorOptimizer, ScheduledAdamW
 from algobench.l2o.plots import plot_schedules
 from algobench.l2o.tasks import Task, TaskSpec, build_model, sample_task
 from algobench.l2o.weights import load_rule
@@ -175,13 +176,19 @@ def plot_in_distribution(result: dict[str, Any], path: Path, count: int = 6) -> 
 
 
 # --- out of distribution: step time ------------------------------------------------------------
-def stepper(submission_path: Path, workload_name: str) -> Callable[[], float]:
+PER_TENSOR = "/per-tensor"  # suffix: the rule stepped tensor by tensor, as before its step was fused
+
+
+def stepper(name: str, workload_name: str) -> Callable[[], float]:
     workload = get_workload(workload_name)
-    submission = load_submission(submission_path)
+    submission = load_submission(SUBMISSIONS / name.removesuffix(PER_TENSOR) / "submission.py")
     torch.manual_seed(0)
     model, state = workload.init_model_fn(0)
     hp = Hyperparameters({})
     optimizer_state = submission.init_optimizer_state(workload, model, state, hp, None)
+    if name.endswith(PER_TENSOR):
+        rule = optimizer_state["optimizer"].rule
+        optimizer_state["optimizer"] = PerTensorOptimizer(model.parameters(), rule, workload.step_hint)
     queue = workload._build_input_queue(0, "train", None, submission.batch_size(workload, hp))
     box = {"state": state, "opt": optimizer_state, "model": model, "step": 0}
 
@@ -198,11 +205,15 @@ def stepper(submission_path: Path, workload_name: str) -> Callable[[], float]:
     return step
 
 
-def step_times(workloads: tuple[str, ...], steps: int, rules: tuple[str, ...] = RULES) -> dict[str, dict[str, float]]:
-    names = ("adamw", *rules)
+def step_times(
+    workloads: tuple[str, ...], steps: int, rules: tuple[str, ...] = RULES, per_tensor: bool = False
+) -> dict[str, dict[str, float]]:
+    """Median step time of AdamW and each rule (and, with ``per_tensor``, the MLP and LSTM rules
+    stepped tensor by tensor) per workload, all stepping in turn."""
+    names = ("adamw", *rules, *(r + PER_TENSOR for r in rules if per_tensor and r != "l2o_schedule"))
     result = {}
     for workload_name in workloads:
-        steppers = {n: stepper(SUBMISSIONS / n / "submission.py", workload_name) for n in names}
+        steppers = {n: stepper(n, workload_name) for n in names}
         times: dict[str, list[float]] = {n: [] for n in names}
         for i in range(3 + steps):
             for n in names:
@@ -278,6 +289,7 @@ def main() -> None:
     parser.add_argument("--skip-suite", action="store_true")
     parser.add_argument("--workloads", nargs="+", choices=SUITE, default=SUITE, help="suite workloads to time")
     parser.add_argument("--rules", nargs="+", choices=RULES, default=RULES, help="learned rules to time")
+    parser.add_argument("--per-tensor", action="store_true", help="also time the MLP/LSTM rules stepped per tensor")
     parser.add_argument("--skip-tasks", action="store_true")
     parser.add_argument("--pbt-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path("bench_l2o.json"))
@@ -289,7 +301,7 @@ def main() -> None:
         print(summarise_in_distribution(record["in_distribution"]))
         plot_in_distribution(record["in_distribution"], ROOT / "docs" / "l2o_in_distribution.png")
     if not args.skip_suite:
-        record["step_times"] = step_times(tuple(args.workloads), args.steps, tuple(args.rules))
+        record["step_times"] = step_times(tuple(args.workloads), args.steps, tuple(args.rules), args.per_tensor)
         print(summarise_step_times(record["step_times"]))
     if args.pbt_dir is not None:
         learned, step_hint = learned_schedule_trace("mnist1d", 3000)

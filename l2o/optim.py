@@ -77,6 +77,30 @@ class LearnedOptimizer(torch.optim.Optimizer):
         return self._flat
 
 
+class PerTensorOptimizer(torch.optim.Optimizer):
+    """A rule applied tensor by tensor through its functional ``step`` (new tensors each step), as
+    ``LearnedOptimizer`` did before its step was fused: the reference the tests pin the fused step
+    to, and the "before" of ``benchmarks/bench_l2o.py --per-tensor``. Slower; not for submissions."""
+
+    def __init__(self, params: Any, rule: Rule, step_hint: int, lr_scale: float = 1.0) -> None:
+        super().__init__(params, {})
+        self.rule, self.step_hint, self.lr_scale = rule.requires_grad_(False), int(step_hint), float(lr_scale)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        for p in params:
+            if not self.state[p]:
+                self.state[p] = {"step": 0, **self.rule.init_state(p)}
+        step = self.state[params[0]]["step"]
+        states = [{k: v for k, v in self.state[p].items() if k != "step"} for p in params]
+        new_params, new_states = self.rule.step(params, [p.grad for p in params], states, step, self.step_hint)
+        for p, q, state in zip(params, new_params, new_states, strict=True):
+            p.copy_(q) if self.lr_scale == 1.0 else p.add_(q - p, alpha=self.lr_scale)
+            self.state[p].update(state)
+            self.state[p]["step"] += 1
+
+
 class ScheduledAdamW:
     """torch's AdamW whose learning rate and weight decay a ``ScheduleRule`` sets from the
     progress and the loss trend. ``step(loss)`` takes the step's training loss."""

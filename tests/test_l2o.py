@@ -13,7 +13,7 @@ import torch
 from algobench.errors import AlgobenchError, DivergedError
 from algobench.hyperparameters import Hyperparameters
 from algobench.l2o.meta_train import CHECKPOINT, WEIGHTS, MetaTrainConfig, MetaTrainer
-from algobench.l2o.optim import LearnedOptimizer
+from algobench.l2o.optim import LearnedOptimizer, PerTensorOptimizer
 from algobench.l2o.pes import draw_perturbations, pes_gradient
 from algobench.l2o.rules import RULES, LSTMRule, MLPRule
 from algobench.l2o.weights import load_rule, save_rule
@@ -237,29 +237,6 @@ def test_the_meta_train_command_writes_weights_record_and_curve(tmp_path: Path, 
     assert "made with other settings (sigma: 0.01 there, 0.5 here)" in capsys.readouterr().err
 
 
-class PerTensorReference(torch.optim.Optimizer):
-    """The learned optimizer as it was before its step was fused: the rule's functional
-    per-tensor ``step`` on each parameter in turn (the numbers the shipped weights were judged by)."""
-
-    def __init__(self, params, rule, step_hint: int, lr_scale: float = 1.0) -> None:
-        super().__init__(params, {})
-        self.rule, self.step_hint, self.lr_scale = rule, step_hint, lr_scale
-
-    @torch.no_grad()
-    def step(self) -> None:
-        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
-        for p in params:
-            if not self.state[p]:
-                self.state[p] = {"step": 0, **self.rule.init_state(p)}
-        step = self.state[params[0]]["step"]
-        states = [{k: v for k, v in self.state[p].items() if k != "step"} for p in params]
-        new_params, new_states = self.rule.step(params, [p.grad for p in params], states, step, self.step_hint)
-        for p, q, state in zip(params, new_params, new_states, strict=True):
-            p.copy_(q) if self.lr_scale == 1.0 else p.add_(q - p, alpha=self.lr_scale)
-            self.state[p].update(state)
-            self.state[p]["step"] += 1
-
-
 class SparseModel(torch.nn.Module):
     """Tensors of several shapes, an embedding whose unused rows get zero gradients, and an
     auxiliary head used every third step only (its gradient is None otherwise)."""
@@ -282,7 +259,7 @@ def test_the_fused_step_gives_the_per_tensor_rule_s_updates(kind: str, lr_scale:
     fused_model, reference_model = SparseModel(), SparseModel()
     reference_model.load_state_dict(fused_model.state_dict())
     fused = LearnedOptimizer(fused_model.parameters(), rule, step_hint=40, lr_scale=lr_scale)
-    reference = PerTensorReference(reference_model.parameters(), rule, step_hint=40, lr_scale=lr_scale)
+    reference = PerTensorOptimizer(reference_model.parameters(), rule, step_hint=40, lr_scale=lr_scale)
     start = [p.detach().clone() for p in fused_model.parameters()]
     generator = torch.Generator().manual_seed(1)
     for step in range(12):  # progress 0 to 0.3 of the step hint; the aux head joins and leaves
@@ -320,7 +297,7 @@ def test_the_shipped_mlp_submission_s_trajectory_is_unchanged_on_a_tiny_workload
         opt_state = submission.init_optimizer_state(workload, model, model_state, hp, None)
         if name == "reference":
             rule = opt_state["optimizer"].rule
-            opt_state["optimizer"] = PerTensorReference(model.parameters(), rule, workload.step_hint)
+            opt_state["optimizer"] = PerTensorOptimizer(model.parameters(), rule, workload.step_hint)
         start = [p.detach().clone() for p in model.parameters()]
         for step, batch in enumerate(batches):
             opt_state, model, model_state = submission.update_params(
