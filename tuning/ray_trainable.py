@@ -7,7 +7,7 @@ its process is watched (timeout, clock check). It reports at the segment's last 
 ``global_step`` (Ray's ``time_attr``, so time is counted in steps, never in Ray's wall clock,
 which includes evaluation and checkpointing), the submission time, the validation metric and
 ``fitness`` (the native tuner's: the mean of the last ``fitness_evals`` evaluations, signed so
-that larger is better).
+that larger is better; only while the member is live, so that Ray never compares one that ended).
 
 Checkpoints are the member's own files (its torch checkpoint, eval log and schedule) plus
 ``ray_state.json`` (member, step, hyperparameters, fitness). Restoring one is either
@@ -141,9 +141,13 @@ class AlgobenchTrainable(tune.Trainable):
             "algobench_segment_sec": elapsed,
             "algobench_exploit": fork,
             "done": status is not None,
+            # Only a live member with a finite fitness is compared. One that ended here (failed,
+            # diverged, timed out, finished) or has no finite metric reports NaN, which Ray's PBT
+            # leaves out of its quantiles and PB2 out of its GP data, so it is neither cloned
+            # nor revived as a clone. (Ray refuses a result without the metric: a missing one
+            # would end the whole run.)
+            "fitness": context.sign * fitness if status is None and math.isfinite(fitness) else math.nan,
         }
-        if math.isfinite(fitness):  # a member without a finite metric is not compared (it ends: diverged)
-            result["fitness"] = context.sign * fitness
         return result
 
     def _run(self, spec: TrialSpec) -> dict[str, Any]:

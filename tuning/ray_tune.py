@@ -7,7 +7,10 @@ own trial code. What Ray users trip over is set here once:
 
 - ``time_attr`` is the global step and the perturbation interval is in steps;
 - synchronous mode by default (``mode: sync``), members compared at equal steps; a member that
-  fails or ends is no longer live, and the others go on without it;
+  fails or ends is no longer live (its fitness is NaN: never compared), and the others go on
+  without it, also when they are already waiting for it at a barrier (``tuning/ray_schedulers.py``);
+- every member exists from the start: ``--parallel`` is enforced by the CPUs each member reserves,
+  not by Ray Tune's ``max_concurrent_trials`` (which would run the population in sequential groups);
 - every checkpoint is kept (``num_to_keep=None``), so a donor's checkpoint is never gone when a
   clone is restored from it; they live under ``<tuning dir>/ray/``, beside Ray's own files;
 - Ray's randomness (its ``random`` module draws) is seeded from the run's seed and study.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import random
 import sys
 import time
@@ -116,7 +120,7 @@ def tune_on_ray(task: Any, tuner: Any, _session: Any, args: argparse.Namespace) 
         preload=preload_modules([task.workload_name]),
     )
     trainable = tune.with_resources(
-        tune.with_parameters(AlgobenchTrainable, context=context), {"cpu": max(int(args.threads), 1)}
+        tune.with_parameters(AlgobenchTrainable, context=context), member_resources(args.threads, args.parallel)
     )
     configs = [space.to_config(point) for point in points]
     keys = dict.fromkeys(key for config in configs for key in config)
@@ -143,7 +147,7 @@ def tune_on_ray(task: Any, tuner: Any, _session: Any, args: argparse.Namespace) 
             param_space=param_space,
             tune_config=tune.TuneConfig(
                 scheduler=make_scheduler(tuner, space), num_samples=1, reuse_actors=True,
-                max_concurrent_trials=args.parallel, trial_name_creator=member_name,
+                trial_name_creator=member_name,
                 trial_dirname_creator=member_name,
             ),
             run_config=run_config,
@@ -160,6 +164,25 @@ def tune_on_ray(task: Any, tuner: Any, _session: Any, args: argparse.Namespace) 
     return [s for s in (read_summary(task.member_dir(m)) for m in members) if s is not None]
 
 
+def member_resources(threads: int, parallel: int | None) -> dict[str, float]:
+    """What Ray reserves for each member: its ``--threads`` CPUs, or with ``--parallel N`` the
+    cluster's CPUs / N (at most the largest node's), so that Ray runs at most N members at once.
+
+    ``--parallel`` is not Ray Tune's ``max_concurrent_trials``: that limit holds back the creation
+    of members while N are live, paused ones included, so with N below the population the first N
+    would run to the end before the others existed, never compared with them (and with N = 1,
+    never compared at all)."""
+    import ray
+
+    cpus = float(max(int(threads), 1))
+    if parallel is None:
+        return {"cpu": cpus}
+    total = float(ray.cluster_resources().get("CPU", cpus))
+    largest = max((float(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=total)
+    share = math.floor(total / max(int(parallel), 1) * 1e4) / 1e4  # Ray counts CPUs to 1e-4
+    return {"cpu": min(max(cpus, share), max(largest, cpus))}
+
+
 def make_scheduler(tuner: Any, space: RaySpace) -> Any:
     """Ray Tune's PBT or PB2 scheduler with the population's settings (see the module docstring)."""
     settings = tuner.settings
@@ -173,13 +196,11 @@ def make_scheduler(tuner: Any, space: RaySpace) -> Any:
         "require_attrs": False,  # a member without a finite fitness (diverged) is not compared
         "synch": settings.mode == "sync",
     }
+    from algobench.tuning.ray_schedulers import AlgobenchPB2, AlgobenchPBT
+
     if tuner.name == "pb2":
-        from ray.tune.schedulers.pb2 import PB2
-
-        return PB2(hyperparam_bounds=space.bounds(), **common)
-    from ray.tune.schedulers import PopulationBasedTraining
-
-    return PopulationBasedTraining(
+        return AlgobenchPB2(hyperparam_bounds=space.bounds(), **common)
+    return AlgobenchPBT(
         hyperparam_mutations=space.mutations(), burn_in_period=settings.burn_in,
         resample_probability=settings.resample_probability,
         perturbation_factors=tuple(settings.perturbation_factors), custom_explore_fn=space.clip_config, **common,
@@ -243,8 +264,8 @@ def compose_events(results: list[dict[str, Any]], interval: int) -> list[dict[st
             }
     records: list[dict[str, Any]] = []
     for step in sorted(at):
-        here = at[step]
-        if step % interval or all(r.get("status") is not None for r in here.values()):
+        here = {m: r for m, r in at[step].items() if r.get("status") is None}  # a member that ended is not compared
+        if step % interval or not here:
             continue  # not a barrier, or every member ended here: nothing was decided
         decided = sorted(
             (e for (s, _), e in exploits.items() if s == step), key=lambda e: (e["fitness"] is None, e["member"])
