@@ -217,19 +217,24 @@ class LSTMRule(Rule):
             new_states.append(new)
         return new_params, new_states
 
+    CHUNK = 32768  # coordinates per LSTM call (all at once was slower than tensor by tensor)
+
     @torch.no_grad()
     def step_flat(self, grads: list[torch.Tensor], params: list[torch.Tensor], flat: FlatState, step: int,
                   step_hint: int, out: torch.Tensor) -> None:  # fmt: skip
         """``step`` over all coordinates at once (arguments as ``MLPRule.step_flat``; each state row
         holds the coordinates' hidden vectors one after another): one LSTM call per layer."""
-        x = self.preprocess(torch.cat([q.reshape(-1) for q in grads], out=flat.scratch("grads", flat.numel)))
-        for i, cell in enumerate(self.cells):
-            h_state, c_state = (flat.rows(f"{k}{i}")[0].view(-1, self.hidden) for k in "hc")
-            h, c = cell(x, (h_state, c_state))
-            h_state.copy_(h)
-            c_state.copy_(c)
-            x = h
-        torch.mul(self.head(x)[:, 0], self.output_scale, out=out)
+        g = torch.cat([q.reshape(-1) for q in grads], out=flat.scratch("grads", flat.numel))
+        states = [[flat.rows(f"{k}{i}")[0].view(-1, self.hidden) for k in "hc"] for i in range(self.layers)]
+        for start in range(0, flat.numel, self.CHUNK):  # a chunk's gates stay in the cache
+            part = slice(start, start + self.CHUNK)
+            x = self.preprocess(g[part])
+            for cell, (h_state, c_state) in zip(self.cells, states, strict=True):
+                h, c = cell(x, (h_state[part], c_state[part]))
+                h_state[part] = h
+                c_state[part] = c
+                x = h
+            torch.mul(self.head(x)[:, 0], self.output_scale, out=out[part])
 
 
 class ScheduleRule(Rule):
