@@ -26,8 +26,9 @@ CPU_TICK_SEC = 0.02  # the kernel counts CPU time in clock ticks (/proc/<pid>/st
 class Report:
     """One evaluation row as the trial reported it, with the parent's time of receipt, the CPU
     time the kernel had counted for the trial's process by then (None where unknown), and how
-    long the parent itself had been kept from reading beyond its polling period (``lag``: on a
-    loaded machine the parent is descheduled too, and receives a report late by that much)."""
+    long the parent's reading loop had, by then, been kept from running beyond its polling
+    period, in all (``lag``: on a loaded machine, or behind another thread holding the GIL, the
+    parent is held up too, and reads the reports queued meanwhile late by that much)."""
 
     parent_time: float
     row: dict[str, Any]
@@ -102,7 +103,7 @@ def check_clocks(
                     f"the trial's process used {used:.2f} s of CPU on {cores} core(s) while its wall clock "
                     f"advanced only {claimed:.2f} s"
                 )
-        seen = reports[-1].parent_time - reports[-1].lag - first.parent_time
+        seen = (reports[-1].parent_time - reports[-1].lag) - (first.parent_time - first.lag)
         if claimed < (1 - RELATIVE_SLACK) * seen - LAG_SLACK_SEC:
             return (
                 f"the trial's wall clock advanced {claimed:.2f} s between its first and last evaluation while "

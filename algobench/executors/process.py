@@ -102,7 +102,7 @@ class ProcessExecutor(Executor):
         reports: list[Report] = []
         outcome: dict[str, Any] = {}
         timeout = spec.timeout_sec
-        polled = time.monotonic()
+        polled, stalled = time.monotonic(), 0.0  # stalled: how long this loop was kept from running, in all
         try:
             while True:
                 if timeout is not None and time.monotonic() - started > timeout:
@@ -112,23 +112,24 @@ class ProcessExecutor(Executor):
                     if receiver.poll(POLL_SEC):
                         kind, payload = receiver.recv()
                         now = time.monotonic()
-                        lag, polled = max(now - polled - POLL_SEC, 0.0), now  # this loop's own delay
+                        stalled, polled = stalled + max(now - polled - POLL_SEC, 0.0), now
                         if kind == "eval":
-                            reports.append(Report(now, payload, process_cpu_sec(process.pid), lag))
+                            reports.append(Report(now, payload, process_cpu_sec(process.pid), stalled))
                         elif kind == "progress" and bar is not None:
                             bar.update(payload)
                         elif kind == "config" and timeout is None:
                             timeout = default_timeout_sec(payload)
                         elif kind == "started":
                             outcome["started"] = Report(
-                                time.monotonic(), {"total_duration": payload}, process_cpu_sec(process.pid)
+                                now, {"total_duration": payload}, process_cpu_sec(process.pid), stalled
                             )
                         else:
                             outcome[kind] = payload
                     elif not process.is_alive() and not receiver.poll(0):
                         break  # dead, and nothing it sent is left unread (its "done" may land just before it dies)
                     else:
-                        polled = time.monotonic()
+                        now = time.monotonic()
+                        stalled, polled = stalled + max(now - polled - POLL_SEC, 0.0), now
                 except (EOFError, OSError):  # the child closed its end (exited, or closed the pipe)
                     process.join(POLL_SEC)
                     if not process.is_alive():
