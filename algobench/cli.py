@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from algobench.errors import AlgobenchError
 
@@ -144,9 +147,9 @@ def make_executor(
     """The executor named ``executor``, with at most as many trials at once as the cores allow
     (``parallel`` None: as many as they allow), its trial processes started with the workloads'
     modules already imported."""
+    from algobench.executors.base import available_cores
     from algobench.executors.inprocess import InProcessExecutor
     from algobench.executors.process import ProcessExecutor
-    from algobench.executors.base import available_cores
 
     if executor == "ray":  # Ray is imported only here: nothing else pays for it
         from algobench.executors.ray_executor import RayExecutor
@@ -299,11 +302,33 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"algobench: warning: {message}", file=sys.stderr)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``scancel``, a container stopping): the same orderly stop as Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM stops it as Ctrl-C does (trial processes killed, checkpoints
+    kept) instead of ending algobench at once and leaving its trial processes running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_as_interrupt():
             if not args.debug:
                 warnings.showwarning = _one_line_warning
             return args.func(args)
@@ -312,12 +337,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"algobench: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print(
             "algobench: interrupted; finished trials and checkpoints are kept. Run the same command again to resume.",
             file=sys.stderr,
         )
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(stop, _Terminated) else signal.SIGINT)
 
 
 if __name__ == "__main__":

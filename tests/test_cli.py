@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -186,12 +188,17 @@ def test_help_describes_the_commands(capsys):
     assert "--ruleset {external,self}" in capsys.readouterr().out
 
 
-def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), pytest.param("SIGTERM", 143, marks=pytest.mark.slow)])
+def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path, stop, code):
+    """Ctrl-C, and SIGTERM (kill, scancel) alike: trial processes end with algobench, the
+    checkpoint is kept, the same command resumes."""
     import os
     import signal
     import subprocess
     import sys
     import time
+
+    from algobench.executors.process import TRIAL_MARKER
 
     experiment = tmp_path / "exp"
     command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
@@ -202,10 +209,17 @@ def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == code
     assert "interrupted; finished trials and checkpoints are kept" in err
+    marker = f"\0{TRIAL_MARKER}={eval_file.parent}\0".encode()
+    left = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if marker in b"\0" + environ.read_bytes():
+                left.append(environ.parent.name)
+    assert not left, f"trial processes left running: {left}"
     rows_before = eval_file.read_text().splitlines()
     assert len(rows_before) >= 3 and not (eval_file.parent / "summary.json").exists()
 
