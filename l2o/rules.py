@@ -108,7 +108,7 @@ class MLPRule(Rule):
             new_states.append(new)
         return new_params, new_states
 
-    CHUNK = 1 << 17  # coordinates per pass of the hidden layer: bounds its scratch space (4 MB)
+    CHUNK = 1 << 17  # coordinates per pass of the MLP: bounds its scratch space (5 MB)
 
     @torch.no_grad()
     def step_flat(self, grads: list[torch.Tensor], params: list[torch.Tensor], flat: FlatState, step: int,
@@ -140,24 +140,24 @@ class MLPRule(Rule):
         norms = torch.stack(torch._foreach_norm(segments)).view(2, -1)
         torch._foreach_mul_(segments, norms.square_().div_(flat.counts).add_(1e-12).rsqrt_().view(-1).unbind())
         x.clamp_(-FEATURE_CLIP, FEATURE_CLIP)
-        # Rows: minus the direction (negated weights: exactly the negation) and the log magnitude.
-        # Skip, biases and time features first, then the hidden layer a chunk at a time.
-        log_lr = self.log_lr + self.time_lr(tf)[0]
-        w_out = torch.cat(
-            [torch.cat([-self.skip.weight, x.new_zeros(1, features)]),
-             torch.stack([-self.out.bias[0], self.out.bias[1] + log_lr])[:, None]], dim=1,
+        # One product gives the hidden layer's inputs (biases and time features in the ones column),
+        # minus the skip's direction and the log magnitude's constant part; the hidden units then
+        # add theirs. Minus the direction: negated weights give exactly the negation.
+        log_magnitude_bias = (self.out.bias[1] + self.log_lr + self.time_lr(tf))[:, None]
+        w_first = torch.cat(
+            [torch.cat([self.inp.weight, (self.inp.bias + self.time(tf))[:, None]], dim=1),
+             torch.cat([-self.skip.weight, -self.out.bias[:1, None]], dim=1),
+             torch.cat([x.new_zeros(1, features), log_magnitude_bias], dim=1)],
         )  # fmt: skip
-        w_hidden_out = self.out.weight * torch.tensor([[-1.0], [1.0]])
-        rows = torch.mm(w_out, z, out=flat.scratch("out", 2, n))
-        w_in = torch.cat([self.inp.weight, (self.inp.bias + self.time(tf))[:, None]], dim=1)
-        hidden = flat.scratch("hidden", self.hidden, min(n, self.CHUNK))
-        for start in range(0, n, self.CHUNK):
+        w_second = self.out.weight * torch.tensor([[-1.0], [1.0]])
+        work = flat.scratch("mlp", self.hidden + 2, min(n, self.CHUNK))
+        for start in range(0, n, self.CHUNK):  # chunks bound the scratch space
             part = slice(start, min(start + self.CHUNK, n))
-            h = hidden[:, : part.stop - start]
-            torch.mm(w_in, z[:, part], out=h).relu_()
-            rows[:, part].addmm_(w_hidden_out, h)
-        minus_direction, magnitude = rows
-        torch.mul(magnitude.clamp_(-20.0, 0.0).exp_(), minus_direction, out=out)
+            chunk = work[:, : part.stop - start]
+            hidden, rows = torch.mm(w_first, z[:, part], out=chunk).split([self.hidden, 2])
+            rows.addmm_(w_second, hidden.relu_())
+            minus_direction, magnitude = rows
+            torch.mul(magnitude.clamp_(-20.0, 0.0).exp_(), minus_direction, out=out[part])
 
 
 class LSTMRule(Rule):

@@ -275,9 +275,10 @@ def test_the_fused_step_gives_the_per_tensor_rule_s_updates(kind: str, lr_scale:
             optimizer.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(tokens, use_aux=step % 3 == 0), labels).backward()
             optimizer.step()
-        for name, p in fused_model.named_parameters():
-            q = reference_model.get_parameter(name)
-            assert (p - q).abs().max() < 1e-6, (step, name, float((p - q).abs().max()))
+        for name, p in fused_model.named_parameters():  # float32 rounding: a few ulp of |p| (up to ~4)
+            q = reference_model.get_parameter(name).detach()
+            gap = float((p.detach() - q).abs().max())
+            assert gap <= 1e-6 * max(1.0, float(q.abs().max())), (step, name, gap)
     moved = max(float((p.detach() - s).abs().max()) for p, s in zip(fused_model.parameters(), start, strict=True))
     assert moved > 1e-2, moved  # the rules did update: the comparison is not of two standing models
     for (name, p), q in zip(fused_model.named_parameters(), reference_model.parameters(), strict=True):
