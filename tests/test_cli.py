@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -188,38 +189,69 @@ def test_help_describes_the_commands(capsys):
     assert "--ruleset {external,self}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), pytest.param("SIGTERM", 143, marks=pytest.mark.slow)])
-def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path, stop, code):
-    """Ctrl-C, and SIGTERM (kill, scancel) alike: trial processes end with algobench, the
-    checkpoint is kept, the same command resumes."""
+def _trial_processes(trial_dir: Path) -> list[str]:
+    """The pids of the trial's processes (Linux): those writing their output to the trial's
+    ``output.log`` (the trial process and what inherits its stdout), and those an exec gave the
+    trial's environment marker (the trial process's own ``/proc`` environ is the fork server's)."""
+    from algobench.executors.process import OUTPUT_FILE, TRIAL_MARKER
+
+    output, marker = str(trial_dir / OUTPUT_FILE), f"\0{TRIAL_MARKER}={trial_dir}\0".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(proc / "fd" / "1") == output or marker in b"\0" + (proc / "environ").read_bytes():
+                found.append(proc.name)
+    return found
+
+
+def _start_submit(experiment: Path, scale: str = "tiny"):
+    """``algobench submit`` of one long tiny trial in a child process; returns it, its command and
+    the trial's eval log, once three evaluations are written."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
-    from algobench.executors.process import TRIAL_MARKER
-
-    experiment = tmp_path / "exp"
     command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
                "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment), "--quiet",
-               "--no-stop-on-target", "--scale", "tiny", "--threads", "1"]  # fmt: skip
+               "--no-stop-on-target", "--scale", scale, "--threads", "1"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     eval_file = experiment / "adamw/study_0/digits_mlp_pytorch/trial_1/eval_measurements.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
         time.sleep(0.05)
+    return process, command, eval_file
+
+
+def test_a_killed_algobench_takes_its_trial_processes_with_it(tmp_path):
+    """SIGKILL cannot be caught: the trial process (a child of the fork server, which outlives
+    algobench while a trial runs) must notice by itself and end."""
+    import signal
+    import time
+
+    process, _, eval_file = _start_submit(tmp_path / "exp", scale="cpu")  # a trial of a minute or so
+    assert _trial_processes(eval_file.parent), "the trial must be running when algobench is killed"
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 5
+    while _trial_processes(eval_file.parent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _trial_processes(eval_file.parent), "trial processes outlived a killed algobench"
+
+
+@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), pytest.param("SIGTERM", 143, marks=pytest.mark.slow)])
+def test_ctrl_c_keeps_what_was_written_and_the_same_command_resumes(tmp_path, stop, code):
+    """Ctrl-C, and SIGTERM (kill, scancel) alike: trial processes end with algobench, the
+    checkpoint is kept, the same command resumes."""
+    import signal
+    import subprocess
+
+    process, command, eval_file = _start_submit(tmp_path / "exp")
     process.send_signal(getattr(signal, stop))
     _, err = process.communicate(timeout=60)
     assert process.returncode == code
     assert "interrupted; finished trials and checkpoints are kept" in err
-    marker = f"\0{TRIAL_MARKER}={eval_file.parent}\0".encode()
-    left = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError):
-            if marker in b"\0" + environ.read_bytes():
-                left.append(environ.parent.name)
-    assert not left, f"trial processes left running: {left}"
+    assert not _trial_processes(eval_file.parent), "trial processes left running"
     rows_before = eval_file.read_text().splitlines()
     assert len(rows_before) >= 3 and not (eval_file.parent / "summary.json").exists()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -273,12 +274,24 @@ def _noop() -> None:
 
 
 def _die_with_parent() -> None:
-    """Linux: the trial is killed when the fork server (and so algobench) dies, however it dies,
-    rather than training on as an orphan."""
+    """The trial dies with algobench, however algobench dies (even SIGKILL), rather than training
+    on as an orphan. Its OS parent is the fork server, which outlives algobench while any trial
+    holds the fork server's liveness pipe (every child of it does): so a thread watches the pipe
+    that algobench itself holds open (``parent_process().sentinel``) and kills the trial's process
+    group when it closes. PR_SET_PDEATHSIG covers the fork server's own death (Linux)."""
     with contextlib.suppress(Exception):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # the trial and what it started in its group
+
+    threading.Thread(target=watch, name="algobench-parent-watch", daemon=True).start()
 
 
 def _child_main(spec: TrialSpec, sender: Any, phase: Any) -> None:
