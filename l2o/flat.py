@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from algobench.errors import AlgobenchError
+
 
 class FlatState:
     """The optimizer state of ``params`` as rows of one matrix (``rows``), plus reusable scratch
@@ -25,6 +27,9 @@ class FlatState:
     """
 
     def __init__(self, params: list[torch.Tensor], state: Mapping[torch.Tensor, dict[str, Any]]) -> None:
+        kinds = " and ".join(sorted({f"{p.dtype} on {p.device}" for p in params}))
+        if " and " in kinds:
+            raise AlgobenchError(f"learned optimizer: parameters of {kinds}; it needs one dtype and device")
         self.params = list(params)
         self.sizes = [p.numel() for p in params]
         self.numel = sum(self.sizes)

@@ -317,3 +317,15 @@ def test_the_shipped_mlp_submission_s_trajectory_is_unchanged_on_a_tiny_workload
     # to ~2e-6 (15 of 25k coordinates above 1e-7 when measured).
     gaps = torch.cat([(f - r).abs().reshape(-1) for f, r in zip(fused, reference, strict=True)])
     assert gaps.max() < 1e-5 and (gaps > 1e-6).float().mean() < 1e-3, (float(gaps.max()), int((gaps > 1e-6).sum()))
+
+
+def test_parameters_of_two_dtypes_are_a_one_line_error() -> None:
+    params = [torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(torch.randn(2, dtype=torch.float64))]
+    for p in params:
+        p.grad = torch.ones_like(p)
+    before = [p.detach().clone() for p in params]
+    optimizer = LearnedOptimizer(params, MLPRule(), step_hint=10)
+    with pytest.raises(AlgobenchError, match=r"^learned optimizer: parameters of torch.float32 on cpu and "
+                                             r"torch.float64 on cpu; it needs one dtype and device$"):  # fmt: skip
+        optimizer.step()
+    assert all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
