@@ -23,7 +23,6 @@ with ``InfrastructureError`` (nothing final was written, a rerun waits for them 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import threading
 import time
@@ -38,7 +37,7 @@ import submitit
 from submitit.slurm.slurm import SlurmInfoWatcher
 
 from algobench.errors import AlgobenchError
-from algobench.executors.base import available_cores, Executor, InfrastructureError, Summary, failed_future
+from algobench.executors.base import Executor, InfrastructureError, Summary, available_cores, failed_future
 from algobench.layout import TrialStatus
 from algobench.results import read_summary
 from algobench.slurm.causes import base_state, explain_job_end

@@ -7,7 +7,6 @@ submission code: the file is checked statically here and imported by each trial'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
