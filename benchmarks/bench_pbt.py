@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+INTERRUPTED = (130, 143)  # algobench's exit codes after Ctrl-C and SIGTERM: the benchmark stops too
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 code = algobench(
                     [*replay, "--seeds", str(args.replay_seeds), "--threads", str(args.threads), "--quiet"]
                 )
+                if code in INTERRUPTED:
+                    return code
                 if code != 0:
                     say(f"{workload} study {study}: no replay of {tuner}'s output (exit {code})")
     result = score_tuners([root / "pbt", root / "halton"])
