@@ -208,6 +208,7 @@ def _start_submit(experiment: Path, scale: str = "tiny"):
     """``algobench submit`` of one long tiny trial in a child process; returns it, its command and
     the trial's eval log, once three evaluations are written."""
     import os
+    import signal
     import subprocess
     import sys
     import time
@@ -215,7 +216,12 @@ def _start_submit(experiment: Path, scale: str = "tiny"):
     command = [sys.executable, "-m", "algobench.cli", "submit", str(ADAMW), "--workloads", "digits_mlp",
                "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment), "--quiet",
                "--no-stop-on-target", "--scale", scale, "--threads", "1"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    # A shell that starts a job in the background (`... &`, as CI runners may) makes it ignore
+    # SIGINT, and Python keeps an ignored SIGINT ignored: give the child the default, as a terminal would.
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     eval_file = experiment / "adamw/study_0/digits_mlp_pytorch/trial_1/eval_measurements.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (eval_file.exists() and len(eval_file.read_text().splitlines()) >= 3):
