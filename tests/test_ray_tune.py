@@ -15,20 +15,9 @@ import yaml
 
 from algobench.cli import main
 from algobench.tuning.events import read_eval_rows, read_lines, read_schedule, values_at
-from tests.conftest import SUBMISSIONS
+from tests.test_pbt import ADAMW, BASE, GOOD, HOPELESS, SPACE  # the same population as native PBT's test
 
-ADAMW = SUBMISSIONS / "adamw" / "submission.py"
-GOOD = (3e-3, 5e-3)
-HOPELESS = 1e-6
 ROUNDS = 2  # decisions at steps 20 and 40 of 60
-BASE = {"one_minus_beta1": 0.1, "beta2": 0.999, "weight_decay": 0.01, "warmup_factor": 0.002}
-SPACE = {
-    "learning_rate": {"min": 1e-6, "max": 1e-2, "scaling": "log"},
-    "one_minus_beta1": {"min": 0.03, "max": 0.2, "scaling": "log"},
-    "weight_decay": {"min": 1e-3, "max": 0.2, "scaling": "log"},
-    "beta2": {"feasible_points": [0.999]},
-    "warmup_factor": {"feasible_points": [0.05]},
-}
 pytestmark = pytest.mark.ray
 
 
