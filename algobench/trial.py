@@ -26,7 +26,7 @@ import torch
 import algobench
 from algobench.algoperf_compat import import_root, single_process_group
 from algobench.clock import check_clock
-from algobench.errors import SubmissionError
+from algobench.errors import AlgobenchError, SubmissionError
 from algobench.executors.base import InfrastructureError
 from algobench.fork import FORK_FILE, complete_fork_copy, pending_fork
 from algobench.hyperparameters import ChangePoint, Hyperparameters
@@ -59,7 +59,14 @@ def run_config(spec: TrialSpec, workload: Workload) -> RunConfig:
 def make_workload(spec: TrialSpec) -> Workload:
     if spec.make_workload is None:
         raise InfrastructureError(f"trial spec for {spec.trial_dir()} has no workload factory (make_workload)")
-    return spec.make_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
+    workload = spec.make_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
+    if spec.tuning_split:
+        if not hasattr(workload, "hold_out_tuning_split"):
+            raise AlgobenchError(
+                f"workload {spec.workload_name} cannot hold out a tuning split (its data is not in memory as tensors)"
+            )
+        workload.hold_out_tuning_split(spec.tuning_split)
+    return workload
 
 
 def run_trial(

@@ -48,6 +48,9 @@ class Tuner(abc.ABC):
     """Asks for trials and hears their outcomes. See the module docstring for the protocol."""
 
     name: str = "tuner"
+    # The fraction of the training data each of its trials holds out and evaluates as the
+    # ``tuning`` split, for a fitness other than the validation metric the targets judge (0: none).
+    tuning_split: float = 0.0
 
     @abc.abstractmethod
     def ask(self) -> TrialRequest | None:

@@ -275,8 +275,7 @@ def tune_one(task: Any, tuner: Any, executor: Any, args: argparse.Namespace) -> 
 
     record = settings_record(task, tuner, args)
     check_settings(task.tuning_dir, record, write=True)
-    metric_key = f"validation/{_metric_name(task.workload_name)}"
-    recorder = RecordingTuner(tuner, task.tuning_dir, task.member_dir, metric_key)
+    recorder = RecordingTuner(tuner, task.tuning_dir, task.member_dir, validation_key(task.workload_name))
     timed = TimedExecutor(executor, recorder)
     where = f"{task.workload_name} study {task.study}"
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
@@ -342,6 +341,7 @@ def settings_record(task: Any, tuner: Any, args: argparse.Namespace) -> dict[str
         "clock": args.clock,  # replays run on the clock their tuner run was scored on
         "max_steps": tuner.max_steps,
         "eval_every_steps": tuner.eval_every_steps,
+        **({"tuning_split": tuner.tuning_split} if tuner.tuning_split else {}),
         **({"backend": "ray"} if on_ray(args, type(tuner)) else {}),
         "settings": settings,
         "algobench_version": algobench.__version__,
@@ -383,6 +383,7 @@ def trial_spec(task: Any, tuner: Any, request: Any, args: argparse.Namespace) ->
         timeout_sec=args.trial_timeout,
         until_step=request.until_step,
         clock=args.clock,
+        tuning_split=tuner.tuning_split,
     )
 
 
@@ -470,10 +471,11 @@ def _step_hint(workload: str) -> int:
     return int(workload_class(workload).step_hint)
 
 
-def _metric_name(workload: str) -> str:
+def validation_key(workload: str) -> str:
+    """The eval column the workload's target judges: what segments record and scoring reads."""
     from algobench.workloads.registry import workload_info
 
-    return workload_info(workload).target_metric_name
+    return f"validation/{workload_info(workload).target_metric_name}"
 
 
 def _make_executor(args: argparse.Namespace, workloads: Sequence[str] = ()) -> Any:

@@ -218,6 +218,7 @@ def replay_specs(
             scale=settings["scale"],
             threads=threads,
             clock=settings.get("clock", "wall"),
+            tuning_split=settings.get("tuning_split", 0.0),  # trained on what the tuner's members trained on
             timeout_sec=timeout_sec,
             schedule=schedule,
         )

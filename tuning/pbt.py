@@ -69,6 +69,7 @@ EXPLORERS = ("perturb", "gp-opt")
 # The settings of ``explorer: gp-opt`` (GP-Opt's, see ``algobench.tuning.gp_opt``): left out of the
 # settings record of a perturbing run, so that its settings.json is what it was before they existed.
 GP_SETTINGS = ("acquisition", "ratio", "beta", "arms")
+MAX_FITNESS_SPLIT = 0.5  # a held-out tuning split larger than this would starve training
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ class PBTSettings(Settings):
     resample_probability: float = setting(0.25, "float", "explore: resample a value from the search space")
     perturbation_factors: tuple[float, ...] = setting((0.8, 1.2), "floats", "explore: multiply by one of these")
     fitness_evals: int = setting(2, "int", "fitness = mean of the last k validation evaluations")
+    fitness_split: float = setting(
+        0.0, "float",
+        "fitness on this fraction of the training data, held out from training (at most the validation set's "
+        "size); 0: on the validation set",
+    )  # fmt: skip
     explore: tuple[str, ...] | None = setting(
         None, "names?", "hyperparameters to explore (default: ranges and multi-point choices the runner can change)"
     )
@@ -124,6 +130,8 @@ class PBTSettings(Settings):
             )
         if self.fitness_evals < 1:
             fail("fitness_evals", f"fitness_evals must be at least 1, got {self.fitness_evals}")
+        if not 0 <= self.fitness_split <= MAX_FITNESS_SPLIT:
+            fail("fitness_split", f"fitness_split must be in [0, {MAX_FITNESS_SPLIT}], got {self.fitness_split}")
         self._check_explorer(fail)
         if self.burn_in < 0:
             fail("burn_in", f"burn_in must be at least 0, got {self.burn_in}")
@@ -255,7 +263,8 @@ class PBT(Tuner):
             self.interval // 2 if self.interval % 2 == 0 else self.interval
         )
         info = workload_info(task.workload_name)
-        self.metric = f"validation/{info.target_metric_name}"
+        self.tuning_split = settings.fitness_split
+        self.metric = f"{'tuning' if self.tuning_split else 'validation'}/{info.target_metric_name}"
         self.direction = Direction(info.metric_direction)
         self.dimensions: dict[str, Dimension] = {d.name: d for d in task.search_space.dimensions}
         self.explored, self.kept_fixed = self._explored_names()
@@ -292,6 +301,8 @@ class PBT(Tuner):
         if self.settings.explorer == "perturb":
             for name in ("explorer", *GP_SETTINGS):
                 settings.pop(name)
+        if not self.settings.fitness_split:
+            settings.pop("fitness_split")  # the record of a validation-fitness run stays what it was before
         return {
             **settings,
             "interval": self.interval,

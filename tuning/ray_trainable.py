@@ -60,7 +60,8 @@ class MemberContext:
     space: RaySpace
     interval: int
     fitness_evals: int
-    metric_key: str
+    metric_key: str  # the fitness's eval column (validation, or a held-out tuning split)
+    validation_key: str  # the target's eval column: what the segments record, for scoring
     sign: float  # +1 when a larger metric is better, -1 when smaller is
     preload: tuple[str, ...]
 
@@ -113,7 +114,7 @@ class AlgobenchTrainable(tune.Trainable):
             changes=dict(fork["changes"]) if fork else {}, round=start // context.interval,
         )  # fmt: skip
         recorder = RecordingTuner(
-            FixedTrials([request]), context.task.tuning_dir, context.task.member_dir, context.metric_key
+            FixedTrials([request]), context.task.tuning_dir, context.task.member_dir, context.validation_key
         )
         recorder.ask()
         spec = replace(

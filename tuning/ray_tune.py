@@ -96,7 +96,7 @@ def check_ray_tuner(tuner: Any) -> None:
 def tune_on_ray(task: Any, tuner: Any, _session: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One population (one workload, one study) on Ray Tune to its end; its members' final summaries."""
     from algobench.cli import preload_modules
-    from algobench.tuning.cli import settings_record, trial_spec
+    from algobench.tuning.cli import settings_record, trial_spec, validation_key
     from algobench.tuning.events import check_settings
     from algobench.tuning.ray_trainable import AlgobenchTrainable, MemberContext, member_name
 
@@ -116,6 +116,7 @@ def tune_on_ray(task: Any, tuner: Any, _session: Any, args: argparse.Namespace) 
         interval=tuner.interval,
         fitness_evals=tuner.settings.fitness_evals,
         metric_key=metric_key,
+        validation_key=validation_key(task.workload_name),
         sign=float(Direction(tuner.direction).sign()),
         preload=preload_modules([task.workload_name]),
     )

@@ -48,6 +48,7 @@ class RegisteredWorkload(Workload):
 
 
 Arrays = dict[str, Any]  # name -> tensor, or name -> dict of tensors (multi-part inputs)
+TUNING_SPLIT_SEED = 20171127  # draws the held-out tuning examples: fixed, so every trial holds out the same ones
 
 
 def take(tree: Any, index: Any) -> Any:
@@ -71,9 +72,23 @@ class Splits:
     train: Arrays
     validation: Arrays
     test: Arrays
+    tuning: Arrays | None = None  # held out from train for a tuner's fitness (``hold_out_tuning_split``)
 
     def to(self, device: torch.device) -> Splits:
-        return Splits(move(self.train, device), move(self.validation, device), move(self.test, device))
+        tuning = None if self.tuning is None else move(self.tuning, device)
+        return Splits(move(self.train, device), move(self.validation, device), move(self.test, device), tuning)
+
+    def holding_out(self, fraction: float) -> Splits:
+        """These splits with ``fraction`` of the training examples (at most as many as the
+        validation set has) moved into a ``tuning`` split. The examples are drawn by a fixed seed,
+        not the trial's: every member of a population and every study is judged on the same ones."""
+        size = int(self.train["targets"].shape[0])
+        count = min(round(fraction * size), int(self.validation["targets"].shape[0]))
+        if not 0 < count < size:
+            raise AlgobenchError(f"tuning split {fraction} of {size} training examples holds out {count} of them")
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(TUNING_SPLIT_SEED))
+        kept, held = order[count:].sort().values, order[:count].sort().values
+        return Splits(take(self.train, kept), self.validation, self.test, take(self.train, held))
 
 
 class ShuffledBatches:
@@ -128,6 +143,15 @@ class ArrayWorkload(RegisteredWorkload):
     def __init__(self, device: str | torch.device = "cpu", data_dir: str | None = None, scale: str = "cpu") -> None:
         super().__init__(device, data_dir, scale)
         self._splits: Splits | None = None
+        self._tuning_split = 0.0
+
+    def hold_out_tuning_split(self, fraction: float) -> None:
+        """Train on all but ``fraction`` of the training examples and evaluate those as the
+        ``tuning`` split (``tuning/<metric>`` at every evaluation): a tuner's fitness that is
+        not the validation set the targets are judged on. Call before the data is first used."""
+        if self._splits is not None:
+            raise AlgobenchError(f"{self.name}: the tuning split must be held out before the data is loaded")
+        self._tuning_split = fraction
 
     @abc.abstractmethod
     def load_splits(self) -> Splits:
@@ -136,7 +160,10 @@ class ArrayWorkload(RegisteredWorkload):
     @property
     def splits(self) -> Splits:
         if self._splits is None:
-            self._splits = self.load_splits().to(self.device)
+            splits = self.load_splits()
+            if self._tuning_split:
+                splits = splits.holding_out(self._tuning_split)
+            self._splits = splits.to(self.device)
         return self._splits
 
     @property
@@ -174,6 +201,11 @@ class ArrayWorkload(RegisteredWorkload):
             return take(self.splits.train, slice(0, self.num_eval_train_examples))
         return getattr(self.splits, split)
 
+    def eval_splits(self) -> list[tuple[str, str]]:
+        """The splits each evaluation measures, with the prefix of their metrics."""
+        splits = [("eval_train", "train"), ("validation", "validation"), ("test", "test")]
+        return splits + ([("tuning", "tuning")] if self.splits.tuning is not None else [])
+
     def compute_metrics(self, logits: torch.Tensor, targets: torch.Tensor, arrays: Arrays) -> dict[str, float]:
         """Mean loss and accuracy; workloads with another metric override this."""
         loss = self.per_example_loss(targets, logits, 0.0).mean().item()
@@ -198,7 +230,7 @@ class ArrayWorkload(RegisteredWorkload):
         global_step: int,
     ) -> dict[str, float]:
         metrics: dict[str, float] = {}
-        for split, prefix in (("eval_train", "train"), ("validation", "validation"), ("test", "test")):
+        for split, prefix in self.eval_splits():
             arrays = self._split_arrays(split)
             logits = self.predict(params, arrays, global_batch_size)
             for key, value in self.compute_metrics(logits, arrays["targets"], arrays).items():

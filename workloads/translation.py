@@ -183,7 +183,7 @@ class Translation(TransformerMixin, ArrayWorkload):
         """Loss on every split; BLEU of greedy decodes on validation and test only (decoding is
         the costly part, and AlgoPerf's wmt does the same)."""
         metrics: dict[str, float] = {}
-        for split, prefix in (("eval_train", "train"), ("validation", "validation"), ("test", "test")):
+        for split, prefix in self.eval_splits():
             arrays = self._split_arrays(split)
             params.eval()
             with torch.no_grad():
