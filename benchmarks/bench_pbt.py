@@ -28,8 +28,10 @@ import sys
 import time
 from pathlib import Path
 
+from tuner_runs import eval_every, run_tuner, sayer, wins_against
+
 REPO = Path(__file__).resolve().parent.parent
-INTERRUPTED = (130, 143)  # algobench's exit codes after Ctrl-C and SIGTERM: the benchmark stops too
+say = sayer("bench_pbt")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,25 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for workload in workloads:
         interval = args.interval or max(workload_class(workload).step_hint // 20, 1)
-        eval_every = interval // 2 if interval % 2 == 0 else interval
         pbt = ["--tuner", "pbt", "--population", str(args.population), "--interval", str(interval)]
-        halton = ["--tuner", "halton", "--trials", str(args.population), "--eval-every", str(eval_every)]
+        every = str(eval_every(workload, interval))
+        halton = ["--tuner", "halton", "--trials", str(args.population), "--eval-every", every]
         for tuner, extra in (("pbt", pbt), ("halton", halton)):
             experiment = root / tuner
             say(f"{workload}: {tuner} -> {experiment}")
-            code = algobench(["tune", args.submission, "--workloads", workload, "--experiment-dir", str(experiment),
-                              *common, *extra])  # fmt: skip
-            if code not in (0, 1):
-                return code
-            for study in range(args.studies):
-                replay = ["tune", "replay", str(experiment), "--workload", workload, "--study", str(study)]
-                code = algobench(
-                    [*replay, "--seeds", str(args.replay_seeds), "--threads", str(args.threads), "--quiet"]
-                )
-                if code in INTERRUPTED:
-                    return code
-                if code != 0:
-                    say(f"{workload} study {study}: no replay of {tuner}'s output (exit {code})")
+            stop = run_tuner(algobench, args.submission, workload, experiment, [*common, *extra], args.studies,
+                             args.replay_seeds, args.threads, say)  # fmt: skip
+            if stop is not None:
+                return stop
     result = score_tuners([root / "pbt", root / "halton"])
     print(format_tuner_scores(result))
     report = summarize(result, workloads)
@@ -97,21 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def summarize(result, workloads: list[str]) -> dict:
     """Wins per view, and PBT's overhead against its compute."""
-    import pandas as pd
-
-    wins = {}
-    for view, times in result.times.items():
-        pbt = times.loc[[t for t in times.index if t.endswith("_pbt")]].min()
-        halton = times.loc[[t for t in times.index if t.endswith("_halton")]].min()
-        both = pd.DataFrame({"pbt": pbt, "halton": halton})
-        wins[view] = {
-            "pbt_faster": int((both["pbt"] < both["halton"]).sum()),
-            "halton_faster": int((both["halton"] < both["pbt"]).sum()),
-            "ties_or_missing": int(
-                len(both) - (both["pbt"] < both["halton"]).sum() - (both["halton"] < both["pbt"]).sum()
-            ),
-            "times": {w: {k: _plain(v) for k, v in row.items()} for w, row in both.iterrows()},
-        }
+    wins = wins_against(result, "pbt", "halton")
     runs = result.runs
     overhead = {}
     for kind, rows in runs.groupby("kind"):
@@ -133,14 +112,6 @@ def _overhead(tuning_dir: str) -> dict:
     data = json.loads(path.read_text()) if path.exists() else {}
     data["eval_sec"] = sum(s.get("eval_time", 0.0) for s in read_lines(Path(tuning_dir) / SEGMENTS_FILE))
     return data
-
-
-def _plain(value: float) -> float | str:
-    return "inf" if isinstance(value, float) and math.isinf(value) else value
-
-
-def say(line: str) -> None:
-    print(f"[bench_pbt {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
