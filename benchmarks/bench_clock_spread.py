@@ -35,6 +35,7 @@ def trial_specs(args: argparse.Namespace, root: Path) -> dict[str, object]:
         study=0, trial=1, hyperparameters=json.loads(args.hyperparameters) if args.hyperparameters else None,
         seed=args.seed, experiment_dir=str(root), make_workload=get_workload, ruleset=args.ruleset,
         budget_multiplier=1.5 if args.ruleset == "self" else 1.0, threads=args.threads, scale=args.scale,
+        eval_every_steps=args.eval_every_steps,
     )  # fmt: skip
     return {clock: replace(base, clock=clock) for clock in ("wall", "cpu")}
 
@@ -92,6 +93,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--burners", type=int, default=1, help="processes spinning during the loaded runs")
     parser.add_argument("--loads", default="idle,loaded", help="which conditions, in order")
+    parser.add_argument(
+        "--eval-every-steps", type=int, default=None,
+        help="evaluate at fixed steps, not on the workload's time grid (separates the clock's noise from the grid's)",
+    )  # fmt: skip
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
 
@@ -116,7 +121,8 @@ def main() -> None:
                 for burner in burners:
                     burner.kill()
                     burner.wait()
-    what = f"{args.workload} ({args.scale}), {Path(args.submission).parent.name}, seed {args.seed}"
+    grid = f"every {args.eval_every_steps} steps" if args.eval_every_steps else "on the time grid"
+    what = f"{args.workload} ({args.scale}), {Path(args.submission).parent.name}, seed {args.seed}, evaluated {grid}"
     print(f"{what}, {args.threads} thread(s), {args.repeats} repeats, loaded = {args.burners} spinning process(es)")
     print(table(rows))
     if args.json:
