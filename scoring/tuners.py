@@ -51,7 +51,7 @@ class TunerScores:
     """Every table of a tuner scoring run.
 
     - ``runs``: one row per tuner run (tuner, workload, study): the three views' times, members,
-      forks, own compute in all, and the run's overhead as a fraction of that compute
+      forks, own compute in all, and the tuner's overhead as a share of the run's slot time
     - ``times``: per view, tuners x workloads (median over studies; inf: never reached)
     - ``ratios``, ``profiles``, ``scores``: per view, as ``algobench score`` computes them
     - ``kendall``: views x views, Kendall's tau between the rankings of tuners by score
@@ -132,7 +132,7 @@ def _run_row(tuning_dir: Path, notes: list[str]) -> dict[str, Any]:
         )  # fmt: skip
     replay, replayed = _replay_time(tuning_dir, settings, member_dirs, notes)
     exploits = sum(r.get("event") == "exploit" for r in read_lines(events_path(tuning_dir)))
-    overhead_sec = overhead.get("decision_sec", 0.0) + overhead.get("fork_sec", 0.0) + overhead.get("idle_sec", 0.0)
+    overhead_sec = tuner_overhead_sec(overhead)
     return {
         "tuner": settings["name"],
         "kind": settings["tuner"],
@@ -146,9 +146,22 @@ def _run_row(tuning_dir: Path, notes: list[str]) -> dict[str, Any]:
         "replay_runs": replayed,
         "compute_sec": compute,
         "overhead_sec": overhead_sec,
-        "overhead_fraction": overhead_sec / compute if compute > 0 else math.nan,
+        "overhead_fraction": overhead_fraction(overhead),
         "path": str(tuning_dir),
     }
+
+
+def tuner_overhead_sec(overhead: dict[str, float]) -> float:
+    """What the tuner cost its run beyond the trials: decisions, fork copies, slots idle at barriers."""
+    return overhead.get("decision_sec", 0.0) + overhead.get("fork_sec", 0.0) + overhead.get("idle_sec", 0.0)
+
+
+def overhead_fraction(overhead: dict[str, float]) -> float:
+    """The tuner's overhead as a share of the run's slot time (slots x wall time): both on the
+    driver's wall clock, so that a loaded machine, which stretches the wall seconds of a fork
+    copy but not a trial's CPU-clock compute, does not inflate the share."""
+    slots = overhead.get("slot_sec", 0.0)
+    return tuner_overhead_sec(overhead) / slots if slots > 0 else math.nan
 
 
 def equal_compute_time(

@@ -128,6 +128,12 @@ def test_replay_export_and_score_of_tuned_experiments(tmp_path, capsys):
     assert "algoperf" in printed and "equal_compute" in printed and "replay" in printed
     assert "adamw_pbt" in printed and "adamw_halton" in printed and "Kendall" in printed
     assert {p.name for p in (tmp_path / "scores").iterdir()} == {"runs.csv", "times.csv", "scores.csv", "kendall.csv"}
+    import pandas as pd
+
+    runs = pd.read_csv(tmp_path / "scores" / "runs.csv").set_index("tuner")
+    ledger = json.loads((pbt / "tuning/digits_mlp/study_0/overhead.json").read_text())
+    spent = ledger["decision_sec"] + ledger["fork_sec"] + ledger["idle_sec"]
+    assert 0 < runs.loc["adamw_pbt", "overhead_fraction"] == pytest.approx(spent / ledger["slot_sec"])  # wall / wall
 
     assert main(["score", str(pbt), str(halton)]) == 0  # the plain scoring shows the tuner views too
     printed = capsys.readouterr().out
