@@ -60,6 +60,8 @@ def make_workload(spec: TrialSpec) -> Workload:
     if spec.make_workload is None:
         raise InfrastructureError(f"trial spec for {spec.trial_dir()} has no workload factory (make_workload)")
     workload = spec.make_workload(spec.workload_name, device=spec.device, data_dir=spec.data_dir, scale=spec.scale)
+    if spec.step_hint is not None:
+        workload.step_hint = spec.step_hint  # this trial's alone: the class keeps its own
     if spec.tuning_split:
         if not hasattr(workload, "hold_out_tuning_split"):
             raise AlgobenchError(

@@ -49,6 +49,7 @@ class TrialSpec:
     schedule: tuple[ChangePoint, ...] = ()  # hyperparameter changes after step 0 (PBT, replay)
     until_step: int | None = None
     clock: str = "wall"  # what budgets and time-to-target are measured on: "wall" or "cpu" (algobench.clock)
+    step_hint: int | None = None  # overrides the workload's (target setting: schedules over its own run length)
     tuning_split: float = 0.0  # fraction of train held out and evaluated as "tuning/..." (a tuner's fitness)
     import_root: str | None = None  # put first on sys.path of the trial process (files that import their own repo)
 

@@ -295,15 +295,32 @@ def test_an_unknown_name_in_a_selection_is_named() -> None:
         expand_workload_names(["suite", "image_cnnn"])
 
 
-def test_step_hint_of_every_suite_workload_is_its_target_setting_run_length() -> None:
-    """Schedules decay over ``step_hint``: if it drifted from the run length the targets were
-    set with (budget, reference step time), tuned baselines would stop mid-schedule."""
+def test_step_hint_of_every_suite_workload_is_the_reference_steps_in_its_budget() -> None:
+    """AlgoPerf's definition: the steps the baseline makes within the budget, so that a schedule
+    over ``step_hint`` spans the budget. (It was the target-setting run length, 2/3 of that: a
+    self-tuning run of an AlgoPerf schedule then trained its last half at a learning rate of 0.)
+    Target-setting runs keep schedules over their own length, which their trials are given."""
     from algobench.workloads.registry import SUITE, workload_class, workload_names
 
     for name in workload_names():
         cls = workload_class(name)
         if cls.base_name in SUITE:
-            assert cls.step_hint == target_setting.step_budget(name)[0], name
+            run_length = target_setting.step_budget(name)[0]
+            assert cls.step_hint == target_setting.budget_steps(name), name
+            assert abs(cls.step_hint - 1.5 * run_length) <= 1, name
+            spec = target_setting._spec("nadamw", name, 0, 1, 0, {}, Path("/nonexistent"), "cpu", Path("s.py"))
+            assert spec.step_hint == spec.max_steps == run_length, name
+
+
+def test_a_trial_specs_step_hint_is_that_trials_alone() -> None:
+    from algobench.trial import make_workload
+    from algobench.trial_spec import TrialSpec
+    from algobench.workloads import get_workload
+
+    spec = TrialSpec("s.py", "s", "image_cnn", 0, 1, None, 0, "/nonexistent", make_workload=get_workload,
+                     scale="tiny", step_hint=7)  # fmt: skip
+    assert make_workload(spec).step_hint == 7
+    assert get_workload("image_cnn", scale="tiny").step_hint == 1506  # the class keeps its own
 
 
 def test_calibrate_by_default_times_every_base_workload_that_needs_no_data_dir(

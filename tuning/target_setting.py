@@ -17,7 +17,10 @@ clearly dearer (a larger model), its budget is the base's scaled by the ratio of
 reference steps, timed side by side, so that the tuned baseline keeps the same headroom.
 
 Target-setting runs train for ``RUN_FRACTION`` of the budget, so the budget leaves the tuned
-baseline about 1.5x headroom to reach the target. The run length is counted in steps, not
+baseline about 1.5x headroom to reach the target; their schedules span that run length (their
+trials are given it as ``step_hint``). A workload's own ``step_hint`` is, as AlgoPerf defines it,
+the number of steps the reference machine makes in the whole budget (``budget_steps``), so that
+a schedule over ``step_hint`` uses the budget it has. The run length is counted in steps, not
 seconds: the number of reference steps (``reference_steps.json``) that fit in that time, with
 evaluations every ``eval_period_time_sec`` worth of steps. On a shared machine a wall-clock
 run length gives a starved trial ten times fewer steps than its neighbour, and the targets
@@ -72,7 +75,7 @@ DEFAULT_SEEDS = 3  # reruns of each optimizer's best point, to pick the winner
 DEFAULT_TARGET_SEEDS = 5  # reruns of the winner (or of a variant) whose median is the target
 SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
-PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: step_hint = run length)
+PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: schedules over the run length)
 WALL_SAFETY = 20.0
 TARGET_DIGITS = 6
 DEARER_STEP = 1.1  # a variant's budget grows with its step time only beyond the timing noise
@@ -108,6 +111,18 @@ def baseline_file(optimizer: str, name: str) -> Iterator[Path]:
 def step_budget(workload: str) -> tuple[int, int]:
     """(run length, evaluation period) in steps: what the reference machine does in
     ``RUN_FRACTION`` of the budget and in one evaluation period."""
+    budget, step_seconds = _budget_and_step(workload)
+    eval_period = workload_class(workload).eval_period_time_sec
+    return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(eval_period / step_seconds))
+
+
+def budget_steps(workload: str) -> int:
+    """The steps the reference machine makes in the whole budget: the workload's ``step_hint``."""
+    budget, step_seconds = _budget_and_step(workload)
+    return max(1, round(budget / step_seconds))
+
+
+def _budget_and_step(workload: str) -> tuple[float, float]:
     from algobench.workloads.calibration import reference_steps
 
     base_name = workload_info(workload).base_name
@@ -116,9 +131,7 @@ def step_budget(workload: str) -> tuple[int, int]:
         raise AlgobenchError(
             f"{workload}: no reference step time; run `algobench calibrate --write-reference --workloads {base_name}`"
         )
-    budget = load_targets(base_name).max_allowed_runtime_sec  # a variant runs its base's steps
-    eval_period = workload_class(workload).eval_period_time_sec
-    return max(1, round(budget * RUN_FRACTION / step_seconds)), max(1, round(eval_period / step_seconds))
+    return load_targets(base_name).max_allowed_runtime_sec, step_seconds  # a variant runs its base's steps
 
 
 def variant_budget(workload: str, base_budget: float) -> tuple[float, float]:
@@ -160,6 +173,7 @@ def _spec(optimizer: str, workload: str, study: int, trial: int, seed: int, hype
         max_steps=max_steps,
         eval_every_steps=eval_every,
         threads=_threads(),
+        step_hint=max_steps,  # the targets' runs schedule over their own length (the workload's is the budget's)
     )
 
 
