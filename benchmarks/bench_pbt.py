@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from algobench.cli import main as algobench
     from algobench.scoring.tuners import format_tuner_scores, score_tuners
+    from algobench.tuning.pbt import default_interval
     from algobench.workloads.registry import expand_workload_names, workload_class
 
     root = Path(args.root).resolve()
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         common += ["--parallel", str(args.parallel)]
     started = time.perf_counter()
     for workload in workloads:
-        interval = args.interval or max(workload_class(workload).step_hint // 20, 1)
+        interval = args.interval or default_interval(workload_class(workload).step_hint)
         pbt = ["--tuner", "pbt", "--population", str(args.population), "--interval", str(interval)]
         every = str(eval_every(workload, interval))
         halton = ["--tuner", "halton", "--trials", str(args.population), "--eval-every", every]
@@ -97,8 +98,9 @@ def summarize(result, workloads: list[str]) -> dict:
     overhead = {}
     for kind, rows in runs.groupby("kind"):
         totals = {"compute_sec": float(rows["compute_sec"].sum())}
+        ledgers = [_overhead(path) for path in rows["path"]]  # each run's files, read once
         for name in ("decision_sec", "fork_sec", "idle_sec", "busy_sec", "slot_sec", "eval_sec", "forks", "segments"):
-            totals[name] = float(sum(_overhead(path).get(name, 0.0) for path in rows["path"]))
+            totals[name] = float(sum(ledger.get(name, 0.0) for ledger in ledgers))
         compute = totals["compute_sec"] or math.nan
         totals["tuner_overhead_fraction"] = overhead_fraction(totals)  # of slot time: both on the wall clock
         spent = totals["busy_sec"] - compute - totals["eval_sec"]

@@ -14,12 +14,12 @@ INTERRUPTED = (130, 143)  # algobench's exit codes after Ctrl-C and SIGTERM: the
 
 
 def eval_every(workload: str, interval: int | None = None) -> int:
-    """PBT's evaluation grid (half its interval, step_hint // 20 by default): every tuner of a
+    """PBT's evaluation grid (for its default interval unless one is given): every tuner of a
     comparison evaluates on it, so their times-to-target have the same resolution."""
+    from algobench.tuning.pbt import default_eval_every, default_interval
     from algobench.workloads.registry import workload_class
 
-    interval = interval or max(workload_class(workload).step_hint // 20, 1)
-    return interval // 2 if interval % 2 == 0 else interval
+    return default_eval_every(interval or default_interval(workload_class(workload).step_hint))
 
 
 def run_tuner(

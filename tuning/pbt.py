@@ -200,7 +200,17 @@ class PBTSettings(Settings):
             return self.interval
         if task.step_hint is None:
             raise AlgobenchError("pbt: interval is not set and the workload's step_hint is unknown")
-        return max(task.step_hint // 20, 1)
+        return default_interval(task.step_hint)
+
+
+def default_interval(step_hint: int) -> int:
+    """PBT's steps between decisions when none are given: 20 rounds over ``step_hint``."""
+    return max(step_hint // 20, 1)
+
+
+def default_eval_every(interval: int) -> int:
+    """Evaluations twice a round (once when the interval is odd), so fitness sits on the barriers."""
+    return interval // 2 if interval % 2 == 0 else interval
 
 
 def changeable_names(submission_path: str | Path) -> set[str]:
@@ -259,9 +269,7 @@ class PBT(Tuner):
         self.task = task
         self.settings = settings
         self.interval = settings.resolved_interval(task)
-        self._eval_every = settings.eval_every_steps or (
-            self.interval // 2 if self.interval % 2 == 0 else self.interval
-        )
+        self._eval_every = settings.eval_every_steps or default_eval_every(self.interval)
         info = workload_info(task.workload_name)
         self.tuning_split = settings.fitness_split
         self.metric = f"{'tuning' if self.tuning_split else 'validation'}/{info.target_metric_name}"
