@@ -24,11 +24,15 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated workload names (see `algobench workloads`), or suite for the eight AlgoPerf mirrors; "
         "default: %(default)s",
     )
+    from algobench.tuning.rulesets import RULESETS
+
     parser.add_argument(
         "--ruleset",
-        choices=("external", "self"),
+        choices=tuple(RULESETS),
         default="external",
-        help="external: hyperparameters from the search space; self: none, 1.5x budget (default: %(default)s)",
+        help="external: hyperparameters from the search space; transfer: the same, after five trials per workload "
+        "rescale the learning rates to this suite (protocol transfer-v1); self: none, 1.5x budget "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--trials", type=int, default=5, help="trials per study (external tuning; default: %(default)s)"
@@ -213,6 +217,8 @@ def run_submit(args: argparse.Namespace) -> int:
             show_progress=not args.quiet, ray_address=args.ray_address,
         )  # fmt: skip
         with executor:
+            if args.ruleset == "transfer":
+                specs = rescaled_for_transfer(specs, args, lambda batch: drive_specs(batch, executor, on_result=report))
             results = drive_specs(specs, executor, on_result=report)
     summaries = [summary for _, summary in results if summary is not None]
     print(format_table(summarize_workloads(summaries), args.experiment_dir))
@@ -230,6 +236,20 @@ def run_submit(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def rescaled_for_transfer(specs: list, args: argparse.Namespace, run) -> list:
+    """``--ruleset transfer``: run (or reuse) each workload's rescale trials through ``run`` (a batch of
+    specs -> (spec, summary) pairs), then return the studies' trials with their learning rates rescaled."""
+    from algobench.tuning.planning import search_space_of
+    from algobench.tuning.transfer import PROTOCOL, apply_factors, reference_point, search_factors
+
+    reference = reference_point(search_space_of(args.submission, args.search_space))
+    print(f"{PROTOCOL}: rescale trials first (5 per workload)", file=sys.stderr)
+    choices = search_factors(specs, reference, args.seed, run)
+    for choice in choices.values():
+        print(f"{PROTOCOL}: {choice.workload}: learning rates x{choice.factor:.3g}", file=sys.stderr)
+    return apply_factors(specs, choices)
 
 
 def _forget_failures(specs: list) -> None:

@@ -30,9 +30,10 @@ from types import MappingProxyType
 from typing import Literal
 
 from algobench.scoring.errors import ScoringError
+from algobench.tuning.rulesets import RULESETS as TUNING_RULESETS
 
 RulesName = Literal["code", "docs"]
-RULESETS = ("external", "self")
+RULESETS = tuple(TUNING_RULESETS)  # external, transfer (scored as external), self
 MAX_TAU = 4.0  # AlgoPerf's r_max, for every protocol here
 
 
@@ -169,8 +170,6 @@ def _algoperf_protocol(version: str, studies: int, multiplier: float, descriptio
 
 
 def _algobench_v1() -> Protocol:
-    from algobench.tuning.rulesets import get_ruleset
-
     return Protocol(
         name="algobench-v1",
         description=(
@@ -180,7 +179,7 @@ def _algobench_v1() -> Protocol:
         ),
         studies=3,
         trials_per_study=5,
-        self_tuning_multiplier=get_ruleset("self").budget_multiplier,
+        self_tuning_multiplier=TUNING_RULESETS["self"].budget_multiplier,
         rules=RULES["docs"],
         variant_rule=False,
         held_out=None,

@@ -15,7 +15,7 @@ def run_slurm_submit(args: argparse.Namespace) -> int:
     The trials go through the same driver loop as ``algobench submit`` (``launch``); only the
     executor differs.
     """
-    from algobench.cli import plan_from_args
+    from algobench.cli import plan_from_args, rescaled_for_transfer
     from algobench.results import read_summary
     from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.slurm.launch import launch
@@ -26,6 +26,9 @@ def run_slurm_submit(args: argparse.Namespace) -> int:
         partition=args.partition, time_min=args.time, mem_gb=args.mem, cpus=args.cpus, gpus=args.gpus,
         array_parallelism=args.array_parallelism,
     )  # fmt: skip
+    if args.ruleset == "transfer" and not args.wait:
+        raise AlgobenchError("--ruleset transfer needs waiting (drop --no-wait): the studies are planned from the "
+                             "results of the rescale trials")  # fmt: skip
     if not args.wait and args.cluster != "slurm":
         raise AlgobenchError("--no-wait needs --cluster slurm (local jobs are children of this command)")
     check_cluster(args.cluster, profile.partition)  # before planning: the commonest mistake first
@@ -36,6 +39,16 @@ def run_slurm_submit(args: argparse.Namespace) -> int:
     def report(item) -> None:
         cause = f": {item.cause}" if item.cause and item.outcome in ("failed", "timeout") else ""
         print(f"  {item.spec.trial_dir().relative_to(root)}: {item.outcome}{cause}", file=sys.stderr)
+
+    def run_batch(batch: list) -> list:
+        launch(
+            batch, cluster=args.cluster, profile=profile, retry_failed=args.retry_failed,
+            wait=True, wait_timeout_sec=args.wait_timeout, on_finished=report,
+        )  # fmt: skip
+        return [(spec, read_summary(spec.trial_dir())) for spec in batch]
+
+    if args.ruleset == "transfer":
+        specs = rescaled_for_transfer(specs, args, run_batch)
 
     launched = launch(
         specs, cluster=args.cluster, profile=profile, retry_failed=args.retry_failed,

@@ -186,7 +186,7 @@ def test_help_describes_the_commands(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["submit", "--help"])
     assert exited.value.code == 0
-    assert "--ruleset {external,self}" in capsys.readouterr().out
+    assert "--ruleset {external,transfer,self}" in capsys.readouterr().out
 
 
 def _trial_processes(trial_dir: Path) -> list[str]:

@@ -18,7 +18,7 @@ from algobench.submission_check import check_submission_file
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.halton import sample
 from algobench.tuning.rulesets import get_ruleset
-from algobench.tuning.search_space import load_search_space
+from algobench.tuning.search_space import SearchSpace, load_search_space
 
 SEARCH_SPACE_FILE = "tuning_search_space.json"
 
@@ -98,10 +98,15 @@ def _points(
 ) -> list[list[dict[str, Any] | None]]:
     if not uses_search_space:
         return [[None] for _ in range(num_studies)]  # self-tuning: one trial per study
-    space_path = Path(space_path or path.parent / SEARCH_SPACE_FILE)
+    space = search_space_of(path, space_path)
+    return [sample(space, num_trials, derive_seed(seed, study)) for study in range(num_studies)]
+
+
+def search_space_of(submission_path: str | Path, space_path: str | Path | None = None) -> SearchSpace:
+    """The search space a ruleset with one draws from: ``space_path``, else the file next to the submission."""
+    space_path = Path(space_path or Path(submission_path).parent / SEARCH_SPACE_FILE)
     if not space_path.exists():
         raise SearchSpaceError(
-            f"external tuning needs a search space: {space_path} not found (pass --search-space, or use --ruleset self)"
+            f"this ruleset needs a search space: {space_path} not found (pass --search-space, or use --ruleset self)"
         )
-    space = load_search_space(space_path)
-    return [sample(space, num_trials, derive_seed(seed, study)) for study in range(num_studies)]
+    return load_search_space(space_path)

@@ -22,6 +22,11 @@ RULESETS: MappingProxyType[str, Ruleset] = MappingProxyType(
             "external", 1.0, True,
             "hyperparameters drawn from the submission's search space; best trial per study counts",
         ),
+        "transfer": Ruleset(
+            "transfer", 1.0, True,
+            "external tuning with each workload's learning rates first rescaled by a fixed common search "
+            "(protocol transfer-v1, tuning/transfer.py)",
+        ),
         "self": Ruleset(
             "self", 1.5, False,
             "no hyperparameters; one trial per study with 1.5x the budget",

@@ -1,0 +1,81 @@
+"""How does the ranking of submissions change between external tuning and the transfer protocol?
+Each submission runs under ``--ruleset external`` and ``--ruleset transfer`` (same seeds, same
+points, the suite by default, the CPU clock), each protocol into its own experiment directory;
+both are scored as ``algobench score`` scores them, Kendall's tau compares the two rankings (by
+benchmark score and by targets reached), and the learning-rate factor the transfer protocol found
+is listed per submission and workload.
+
+    nice -n 10 python benchmarks/bench_protocols.py --out DIR \\
+        --submissions nadamw,adamw,adam,sgd_momentum,nesterov,PATH/schedule_free_adamw/submission.py
+
+A name is a folder under ``submissions/``; anything else is a submission file's path (AlgoPerf's
+v0.5 submissions, from a checkout of mlcommons/submissions_algorithms, run unchanged; pass
+``--import-root`` for those that import themselves by their path there). Resumable: finished
+trials are skipped, so rerunning continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+
+from bench_rank_agreement import BASELINES, agreement
+
+REPO = Path(__file__).resolve().parent.parent
+PROTOCOLS = ("external", "transfer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", default=",".join(BASELINES), help="baseline names or submission paths")
+    parser.add_argument("--workloads", default="suite")
+    parser.add_argument("--studies", type=int, default=1)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
+    parser.add_argument("--import-root", default=None)
+    parser.add_argument("--out", required=True, help="one experiment directory per protocol goes here")
+    parser.add_argument("--no-nice", dest="nice", action="store_false")
+    args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(10)
+    from algobench.cli import main as algobench
+
+    out = Path(args.out).resolve()
+    paths = [_submission_path(name) for name in args.submissions.split(",") if name]
+    extra = ["--import-root", args.import_root] if args.import_root else []
+    for path, protocol in itertools.product(paths, PROTOCOLS):
+        code = algobench(["submit", str(path), "--ruleset", protocol, "--workloads", args.workloads,
+                          "--studies", str(args.studies), "--trials", str(args.trials), "--clock", args.clock,
+                          "--experiment-dir", str(out / protocol), "--quiet", *extra])  # fmt: skip
+        if code not in (0, 1):
+            return code
+    report = agreement([out / protocol for protocol in PROTOCOLS], "external")
+    report["transfer_factors"] = factors(out / "transfer")
+    print(json.dumps(report, indent=1))
+    (out / "protocols.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def factors(experiment: Path) -> dict[str, dict[str, float]]:
+    """{submission: {workload: learning-rate factor}} from the transfer runs' ``factor.json`` files."""
+    from algobench.layout import TUNING_DIR
+    from algobench.tuning.transfer import FACTOR_FILE, PROTOCOL
+
+    found: dict[str, dict[str, float]] = {}
+    for path in sorted(experiment.glob(f"{TUNING_DIR}/*/{PROTOCOL}/*/{FACTOR_FILE}")):
+        record = json.loads(path.read_text())
+        found.setdefault(path.parent.name, {})[record["workload"]] = record["factor"]
+    return found
+
+
+def _submission_path(name: str) -> Path:
+    path = Path(name)
+    return path.resolve() if path.suffix == ".py" else REPO / "submissions" / name / "submission.py"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
