@@ -193,11 +193,12 @@ def run_submit(args: argparse.Namespace) -> int:
     from algobench.lock import experiment_lock
     from algobench.scoring.closing_table import format_table, summarize_workloads
     from algobench.tuning.driver import drive_specs
+    from algobench.tuning.transfer import rescale_label
 
     print(f"{len(specs)} trials -> {args.experiment_dir}", file=sys.stderr)
 
     def report(spec, summary, error) -> None:
-        where = f"  {spec.workload_name} study {spec.study} trial {spec.trial}"
+        where = f"  {spec.workload_name} {rescale_label(spec) or f'study {spec.study} trial {spec.trial}'}"
         if summary is None:
             print(f"{where}: not finished, retried on rerun: {str(error).splitlines()[0]}", file=sys.stderr)
             return

@@ -151,6 +151,7 @@ def test_submit_under_transfer_rescales_the_studies_and_keeps_rescale_trials_out
     assert submit(*args) == 0
     err = capsys.readouterr().err
     assert "transfer-v1: digits_mlp: learning rates x" in err
+    assert "digits_mlp rescale trial x0.1:" in err and "digits_mlp rescale trial x10:" in err
 
     search = rescale_dir(experiment, "digits_mlp") / "adamw"
     rescale_trials = sorted(search.glob("study_0/digits_mlp_pytorch/trial_*"))

@@ -132,6 +132,14 @@ def rescale_spec(study_spec: TrialSpec, reference: Mapping[str, Any], log10_fact
     )
 
 
+def rescale_label(spec: TrialSpec) -> str | None:
+    """``rescale trial x0.316`` for a rescale trial (progress lines), None for any other trial."""
+    where = Path(spec.experiment_dir)
+    if where.name != PROTOCOL or where.parent.parent.name != layout.TUNING_DIR or spec.trial > len(GRID):
+        return None
+    return f"rescale trial x{10.0 ** GRID[spec.trial - 1]:.3g}"
+
+
 def search_factors(
     study_specs: Sequence[TrialSpec], reference: Mapping[str, Any], seed: int, run: RunTrials
 ) -> dict[str, FactorChoice]:
