@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from algobench.clock import DEFAULT_CLOCK
-from algobench.layout import EVAL_FILE, HPARAMS_FILE, SUMMARY_FILE, TUNING_DIR, Direction
+from algobench.layout import EVAL_FILE, HPARAMS_FILE, META_FILE, SUMMARY_FILE, TUNING_DIR, Direction
 from algobench.scoring.errors import Problems, ScoringError
 from algobench.scoring.protocols import RULESETS, Protocol, WorkloadSpec
 
@@ -345,6 +345,16 @@ def _ruleset(summary: dict | None, flags: dict | None, default: str) -> str:
     return default
 
 
+def _clock(summary: dict[str, Any], trial_path: str, problems: Problems) -> str:
+    """The clock the trial ran on: its summary's; for an unfinished trial (no summary yet) the one
+    ``meta_data.json`` recorded at its start; else the wall clock (AlgoPerf's logs)."""
+    if summary.get("clock"):
+        return str(summary["clock"])
+    meta_path = os.path.join(trial_path, META_FILE)
+    meta = _read_json(meta_path, problems) if os.path.exists(meta_path) else None
+    return str((meta or {}).get("clock") or DEFAULT_CLOCK)
+
+
 def _trial_budget(spec: WorkloadSpec, protocol: Protocol, ruleset: str) -> float:
     """algobench's summaries record the budget actually used; AlgoPerf's comes from the protocol."""
     if spec.budget_sec is None:
@@ -417,7 +427,7 @@ def load_trials(
                 "framework": trial.framework,
                 "path": trial.path,
                 "ruleset": ruleset,
-                "clock": str(summary.get("clock") or DEFAULT_CLOCK),  # AlgoPerf's logs: the wall clock
+                "clock": _clock(summary, trial.path, problems),
                 "metric": spec.column,
                 "direction": spec.direction,
                 "target": spec.validation_target,

@@ -146,6 +146,21 @@ def test_scoring_refuses_to_mix_clocks_and_names_the_trials(tmp_path, write_subm
     assert score(tmp_path / "exp" / "on_wall", "algobench-v1").clock == "wall"
 
 
+@pytest.mark.filterwarnings("ignore::algobench.scoring.errors.ScoringWarning")  # one study, an unfinished trial
+def test_an_unfinished_trial_keeps_the_clock_its_metadata_recorded(tmp_path, write_submission):
+    """A trial still running has no summary yet; scoring a sweep in progress takes its clock from
+    ``meta_data.json`` instead of calling it a wall-clock trial and refusing the mix."""
+    path = submission_file(write_submission, "burn", 0.001)
+    finished = spec_for(tmp_path, path, "cpu", "sub")
+    running = replace(finished, trial=2)
+    run_trial(finished)
+    run_trial(running)
+    (running.trial_dir() / SUMMARY_FILE).unlink()  # as while it runs
+    result = score(tmp_path / "exp", "algobench-v1")
+    assert result.clock == "cpu"
+    assert sorted(result.trials["clock"]) == ["cpu", "cpu"]
+
+
 def test_submit_and_tune_take_the_clock_option(tmp_path):
     parser = build_parser()
     args = parser.parse_args(["submit", "x.py", "--clock", "cpu"])
