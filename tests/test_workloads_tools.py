@@ -178,6 +178,28 @@ def test_target_setting_end_to_end_on_a_tiny_budget(tmp_path: Path, monkeypatch:
     summaries = [json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("summary.json")]
     assert summaries and all(s["calibration_factor"] == calibration.calibration_factor("digits_mlp") for s in summaries)
 
+    # More seeds of the recorded winner, without searching again, then a check on fresh seeds.
+    searched = sorted((tmp_path / "runs").rglob("study_0/*/trial_*/summary.json"))
+    reseeded = target_setting.set_targets(
+        "digits_mlp", seeds=1, target_seeds=3, root=tmp_path / "runs", out_dir=tmp_path, command="test",
+        reseed_winner=True, check_seeds=2,
+    )  # fmt: skip
+    assert sorted((tmp_path / "runs").rglob("study_0/*/trial_*/summary.json")) == searched  # no new search
+    provenance = reseeded["provenance"]
+    assert provenance["winner"] == winner and provenance["optimizers"] == written["provenance"]["optimizers"]
+    assert provenance["search_date"] == written["provenance"]["date"] and "(search of" in provenance["procedure"]
+    assert provenance["seeds_best"][:2] == written["provenance"]["seeds_best"]  # the first two reused
+    assert len(provenance["seeds_best"]) == 3
+    check = provenance["fresh_seed_check"]
+    target = reseeded["validation_target_value"]
+    assert check["seeds"] == 2 and len(check["values"]) == 2
+    assert check["reached"] == sum(v is not None and v >= target for v in check["values"])  # accuracy: higher
+
+
+def test_reseeding_needs_a_winner_that_the_procedure_recorded(tmp_path: Path) -> None:
+    with pytest.raises(AlgobenchError, match=r"digits_mlp: its targets were not set by the procedure"):
+        target_setting.reseed_base_targets("digits_mlp", 3, tmp_path / "runs", "cpu", tmp_path, executor=None)
+
 
 class RecordingExecutor(Executor):
     """Target setting drives its trials through an executor; this one records the specs."""

@@ -75,6 +75,8 @@ DEFAULT_SEEDS = 3  # reruns of each optimizer's best point, to pick the winner
 DEFAULT_TARGET_SEEDS = 5  # reruns of the winner (or of a variant) whose median is the target
 SEARCH_SEED = 0
 RERUN_SEED_OFFSET = 1000
+FRESH_STUDY_OFFSET = 1000  # the fresh-seed check's reruns: studies (and seeds) apart from the target's
+FRESH_SEED_OFFSET = 5000
 PROCEDURE = "steps-v3"  # trial directories of an earlier procedure are never reused (v3: schedules over the run length)
 WALL_SAFETY = 20.0
 TARGET_DIGITS = 6
@@ -325,6 +327,56 @@ def set_base_targets(
     return {**result, "provenance": provenance}
 
 
+def reseed_base_targets(
+    workload: str, target_seeds: int, root: Path, device: str, out_dir: Path, executor: Executor
+) -> dict[str, Any]:
+    """The recorded winner of the base's search (its targets file, in ``out_dir`` else installed)
+    rerun over ``target_seeds`` seeds, the search itself reused: AlgoPerf's 20 seeds without
+    repeating the search. Refused when the file records no search."""
+    info = workload_info(workload)
+    document = _base_document(workload, out_dir)
+    recorded = document["provenance"]
+    if recorded.get("method") != "target_setting":
+        raise AlgobenchError(
+            f"{workload}: its targets were not set by the procedure ({recorded.get('method', 'no provenance')}), so "
+            f"there is no winner to rerun: run `algobench targets {workload}` without --reseed-winner"
+        )
+    winner, hyperparameters = recorded["winner"], recorded["hyperparameters"]
+    trial = recorded["optimizers"][winner]["best_trial"]
+    runs = rerun(workload, winner, hyperparameters, trial, target_seeds, root, device, executor)
+    result = targets_from_runs(runs, info.target_metric_name, info.metric_direction)
+    kept = {k: v for k, v in recorded.items() if k in ("winner", "hyperparameters", "optimizers", "trials", "seeds")}
+    searched = recorded.get("search_date") or recorded.get("date")
+    provenance = {
+        "method": "target_setting",
+        **kept,
+        "search_date": searched,
+        "procedure": f"quasi-random search ({recorded.get('trials')} trials each) of {', '.join(OPTIMIZERS)}, best "
+        f"point of each rerun over {recorded.get('seeds')} seeds (search of {searched}, reused); the "
+        f"winner rerun over {target_seeds} seeds; validation target = their median best",
+        "seeds_best": [r.best_validation for r in runs],
+    }
+    return {**result, "provenance": provenance}
+
+
+def fresh_seed_check(
+    workload: str, document: dict[str, Any], seeds: int, root: Path, device: str, executor: Executor
+) -> dict[str, Any]:
+    """The winner on ``seeds`` seeds the target never saw: how many reach their own target. The
+    target is the median of the target seeds' best values, so about half should."""
+    info = workload_info(workload)
+    provenance = document["provenance"]
+    winner, hyperparameters = provenance["winner"], provenance["hyperparameters"]
+    base = provenance.get("optimizers", {}).get(winner, {}).get("best_trial")
+    trial = base if base is not None else load_targets(info.base_name).provenance["optimizers"][winner]["best_trial"]
+    jobs = [(FRESH_STUDY_OFFSET + k, trial, FRESH_SEED_OFFSET + k, hyperparameters) for k in range(1, seeds + 1)]
+    runs = _runs(winner, workload, jobs, root, device, executor)
+    target = float(document["validation_target_value"])
+    values = [r.best_validation for r in runs]
+    reached = sum(v is not None and info.metric_direction.reached(v, target) for v in values)
+    return {"seeds": seeds, "reached": int(reached), "values": values, "expected_share": 0.5}
+
+
 def _base_document(base_name: str, out_dir: Path) -> dict[str, Any]:
     """The base workload's targets document: the one just written to ``out_dir``, if any, else
     the installed one."""
@@ -376,16 +428,27 @@ def set_targets(
     command: str = "",
     out_dir: Path = DEFAULT_OUT_DIR,
     executor: Executor | None = None,
+    reseed_winner: bool = False,
+    check_seeds: int = 0,
 ) -> dict[str, Any]:
     """Run (or resume) the procedure for ``workload`` and write ``<out_dir>/<workload>.json``
-    (a maintainer copies it into ``workloads/targets/``); trial directories go under ``root``."""
+    (a maintainer copies it into ``workloads/targets/``); trial directories go under ``root``.
+    ``reseed_winner``: a base reruns its recorded winner over ``target_seeds`` instead of searching
+    again. ``check_seeds``: then runs the winner on that many fresh seeds and records how many
+    reach the new target."""
     root = root or default_root()
     target_seeds = max(seeds, target_seeds)  # the winner's ``seeds`` reruns are among them
     with executor or ProcessExecutor(preload=("algobench.workloads.registry",)) as runs_on:
-        if workload_info(workload).variant is None:
-            result = set_base_targets(workload, trials, seeds, root, device, target_seeds, runs_on)
-        else:
+        if workload_info(workload).variant is not None:
             result = set_variant_targets(workload, target_seeds, root, device, out_dir, runs_on)
+        elif reseed_winner:
+            result = reseed_base_targets(workload, target_seeds, root, device, out_dir, runs_on)
+        else:
+            result = set_base_targets(workload, trials, seeds, root, device, target_seeds, runs_on)
+        if check_seeds:
+            result["provenance"]["fresh_seed_check"] = fresh_seed_check(
+                workload, result, check_seeds, root, device, runs_on
+            )
     budget = result.pop("budget", None) or load_targets(workload).max_allowed_runtime_sec
     result["provenance"].update(
         {

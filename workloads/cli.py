@@ -58,6 +58,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: ./targets). A variant reads its base's file here, else the installed one",
     )
     targets.add_argument("--dir", default=None, help="trial directories (default: $ALGOBENCH_CACHE_DIR/targets)")
+    targets.add_argument(
+        "--reseed-winner",
+        action="store_true",
+        help="a base workload reruns the winner its targets file records over --target-seeds seeds, without "
+        "searching again (AlgoPerf's 20 seeds: --target-seeds 20)",
+    )
+    targets.add_argument(
+        "--check-seeds",
+        type=_positive_int,
+        default=None,
+        help="then run the winner on this many fresh seeds and record how many reach the new target "
+        "(the median rule implies about half)",
+    )
     targets.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     targets.set_defaults(func=run_targets)
 
@@ -149,7 +162,12 @@ def run_targets(args: argparse.Namespace) -> int:
             device=args.device,
             command=command,
             out_dir=out_dir,
+            reseed_winner=args.reseed_winner,
+            check_seeds=args.check_seeds or 0,
         )
+        check = document["provenance"].get("fresh_seed_check")
+        if check:
+            print(f"{name}: {check['reached']} of {check['seeds']} fresh seeds reached the new target", file=sys.stderr)
         print(
             f"{name}: validation target {document['validation_target_value']}, "
             f"test target {document['test_target_value']} "
