@@ -334,16 +334,10 @@ def reseed_base_targets(
     rerun over ``target_seeds`` seeds, the search itself reused: AlgoPerf's 20 seeds without
     repeating the search. Refused when the file records no search."""
     info = workload_info(workload)
-    document = _base_document(workload, out_dir)
-    recorded = document["provenance"]
-    if recorded.get("method") != "target_setting":
-        raise AlgobenchError(
-            f"{workload}: its targets were not set by the procedure ({recorded.get('method', 'no provenance')}), so "
-            f"there is no winner to rerun: run `algobench targets {workload}` without --reseed-winner"
-        )
-    winner, hyperparameters = recorded["winner"], recorded["hyperparameters"]
-    trial = recorded["optimizers"][winner]["best_trial"]
-    runs = rerun(workload, winner, hyperparameters, trial, target_seeds, root, device, executor)
+    refusal = (f"{workload}: its targets were not set by the procedure, so there is no winner to rerun: run "
+               f"`algobench targets {workload}` without --reseed-winner")  # fmt: skip
+    recorded = _recorded_search(workload, out_dir, refusal)["provenance"]
+    runs = _rerun_winner(workload, recorded, target_seeds, root, device, executor)
     result = targets_from_runs(runs, info.target_metric_name, info.metric_direction)
     kept = {k: v for k, v in recorded.items() if k in ("winner", "hyperparameters", "optimizers", "trials", "seeds")}
     searched = recorded.get("search_date") or recorded.get("date")
@@ -377,6 +371,23 @@ def fresh_seed_check(
     return {"seeds": seeds, "reached": int(reached), "values": values, "expected_share": 0.5}
 
 
+def _recorded_search(base_name: str, out_dir: Path, refusal: str) -> dict[str, Any]:
+    """The base's targets document, when its provenance records the procedure's search (a winner
+    to rerun); else ``refusal`` as the error."""
+    document = _base_document(base_name, out_dir)
+    if document["provenance"].get("method") != "target_setting":
+        raise AlgobenchError(refusal)
+    return document
+
+
+def _rerun_winner(workload: str, search: dict[str, Any], seeds: int, root: Path, device: str,
+                  executor: Executor) -> list[Run]:  # fmt: skip
+    """The winner a search recorded (its provenance), on ``workload``, over ``seeds`` seeds."""
+    winner = search["winner"]
+    trial = search["optimizers"][winner]["best_trial"]
+    return rerun(workload, winner, search["hyperparameters"], trial, seeds, root, device, executor)
+
+
 def _base_document(base_name: str, out_dir: Path) -> dict[str, Any]:
     """The base workload's targets document: the one just written to ``out_dir``, if any, else
     the installed one."""
@@ -391,18 +402,13 @@ def set_variant_targets(
     workload: str, seeds: int, root: Path, device: str, out_dir: Path, executor: Executor
 ) -> dict[str, Any]:
     info = workload_info(workload)
-    base_document = _base_document(info.base_name, out_dir)
+    refusal = (f"{workload} is a variant of {info.base_name}, whose targets are not set yet: run "
+               f"`algobench targets {info.base_name}` first")  # fmt: skip
+    base_document = _recorded_search(info.base_name, out_dir, refusal)
     base = base_document["provenance"]
-    if base.get("method") != "target_setting":
-        raise AlgobenchError(
-            f"{workload} is a variant of {info.base_name}, whose targets are not set yet: "
-            f"run `algobench targets {info.base_name}` first"
-        )
     winner, hyperparameters = base["winner"], base["hyperparameters"]
     budget, step_ratio = variant_budget(workload, float(base_document["max_allowed_runtime_sec"]))
-    runs = rerun(
-        workload, winner, hyperparameters, base["optimizers"][winner]["best_trial"], seeds, root, device, executor
-    )
+    runs = _rerun_winner(workload, base, seeds, root, device, executor)
     result = targets_from_runs(runs, info.target_metric_name, info.metric_direction)
     provenance = {
         "method": "target_setting_variant",
