@@ -141,7 +141,22 @@ def plan_from_args(args: argparse.Namespace) -> list:
         threads=args.threads,
         trial_timeout_sec=args.trial_timeout,
     )
+    refuse_other_rulesets(specs)
     return with_run_options(specs, args)
+
+
+def refuse_other_rulesets(specs: list) -> None:
+    """A finished trial is never run again, so a trial directory finished under another ruleset
+    (``external`` then ``transfer`` into one experiment directory) would pass for this run's."""
+    from algobench.results import read_summary
+
+    for spec in specs:
+        summary = read_summary(spec.trial_dir())
+        if summary is not None and summary.get("ruleset") not in (None, spec.ruleset):
+            raise AlgobenchError(
+                f"{spec.trial_dir()} finished under --ruleset {summary['ruleset']}, and this run is --ruleset "
+                f"{spec.ruleset}: give each ruleset its own --experiment-dir"
+            )
 
 
 def make_executor(
@@ -210,17 +225,21 @@ def run_submit(args: argparse.Namespace) -> int:
             print(f"{where}: note: {note}", file=sys.stderr)
 
     with experiment_lock(args.experiment_dir):
-        if args.retry_failed:
-            _forget_failures(specs)
         workloads = list(dict.fromkeys(spec.workload_name for spec in specs))
         executor = make_executor(
             args.executor, parallel=args.parallel, threads=specs[0].threads, workloads=workloads,
             show_progress=not args.quiet, ray_address=args.ray_address,
         )  # fmt: skip
+
+        def run_batch(batch: list) -> list:
+            if args.retry_failed:
+                _forget_failures(batch)
+            return drive_specs(batch, executor, on_result=report)
+
         with executor:
             if args.ruleset == "transfer":
-                specs = rescaled_for_transfer(specs, args, lambda batch: drive_specs(batch, executor, on_result=report))
-            results = drive_specs(specs, executor, on_result=report)
+                specs = rescaled_for_transfer(specs, args, run_batch)
+            results = run_batch(specs)
     summaries = [summary for _, summary in results if summary is not None]
     print(format_table(summarize_workloads(summaries), args.experiment_dir))
     failed = [TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.INVALID]

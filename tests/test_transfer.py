@@ -202,3 +202,16 @@ def test_transfer_through_the_batch_launcher_writes_the_same_layout(tmp_path):
     assert json.loads((study_trial / "hparams.json").read_text())["learning_rate"] == pytest.approx(
         halton[0]["learning_rate"] * factor
     )
+
+
+def test_a_trial_finished_under_another_ruleset_is_refused_not_reused(tmp_path):
+    experiment = tmp_path / "exp"
+    common = ("--workloads", "digits_mlp", "--trials", "1", "--studies", "1", "--experiment-dir", str(experiment))
+    assert submit(str(ADAMW), *common) == 0  # external
+    finished = experiment / "adamw" / "study_0" / "digits_mlp_pytorch" / "trial_1"
+    before = (finished / "summary.json").read_text()
+    with pytest.raises(AlgobenchError, match=r"trial_1 finished under --ruleset external, and this run is --ruleset "
+                                             r"transfer: give each ruleset its own --experiment-dir"):  # fmt: skip
+        main(["--debug", "submit", str(ADAMW), "--ruleset", "transfer", *common, "--scale", "tiny"])
+    assert (finished / "summary.json").read_text() == before  # nothing written over
+    assert not rescale_dir(experiment, "digits_mlp").exists()  # refused before any trial ran
