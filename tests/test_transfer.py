@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from algobench.cli import main
 from algobench.errors import AlgobenchError
 from algobench.layout import EVAL_FILE
 from algobench.results import read_summary
+from algobench.scoring.pipeline import score
 from algobench.seeds import derive_seed
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.halton import sample
@@ -182,6 +184,11 @@ def test_submit_under_transfer_rescales_the_studies_and_keeps_rescale_trials_out
 
     found = find_trials([experiment], Problems())
     assert sorted(Path(t.path) for t in found) == studies
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one study of two trials: fewer than the protocol's, and said so
+        scored = score(experiment, "algobench-v1")
+    assert list(scored.trials["ruleset"]) == ["transfer", "transfer"]
+    assert (scored.trials["budget_sec"] == read_summary(studies[0])["max_allowed_runtime_sec"]).all()  # x1, as external
 
 
 def test_transfer_on_a_batch_cluster_needs_waiting(tmp_path):
