@@ -262,10 +262,10 @@ def rescaled_for_transfer(specs: list, args: argparse.Namespace, run) -> list:
     """``--ruleset transfer``: run (or reuse) each workload's rescale trials through ``run`` (a batch of
     specs -> (spec, summary) pairs), then return the studies' trials with their learning rates rescaled."""
     from algobench.tuning.planning import search_space_of
-    from algobench.tuning.transfer import PROTOCOL, apply_factors, reference_point, search_factors
+    from algobench.tuning.transfer import PROTOCOL, RESCALE_TRIALS, apply_factors, reference_point, search_factors
 
     reference = reference_point(search_space_of(args.submission, args.search_space))
-    print(f"{PROTOCOL}: rescale trials first (5 per workload)", file=sys.stderr)
+    print(f"{PROTOCOL}: rescale trials first ({RESCALE_TRIALS} per workload)", file=sys.stderr)
     choices = search_factors(specs, reference, args.seed, run)
     for choice in choices.values():
         print(f"{PROTOCOL}: {choice.workload}: learning rates x{choice.factor:.3g}", file=sys.stderr)

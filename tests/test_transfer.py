@@ -23,6 +23,7 @@ from algobench.tuning.search_space import load_search_space, parse_search_space
 from algobench.tuning.transfer import (
     FACTOR_FILE,
     GRID,
+    RESCALE_TRIALS,
     apply_factors,
     best_log10_factor,
     learning_rate_keys,
@@ -121,6 +122,7 @@ def test_the_search_runs_five_trials_per_workload_on_one_seed_and_picks_the_fast
     choices = search_factors(_study_specs(tmp_path), reference, seed=7, run=run)
 
     assert [len(batch) for batch in rounds] == [6, 4]  # both workloads in each round
+    assert RESCALE_TRIALS == 5
     ran = {name: sorted(GRID[s.trial - 1] for batch in rounds for s in batch if s.workload_name == name)
            for name in optimum}  # fmt: skip
     assert ran == {"w1": [-1.0, 0.0, 0.5, 1.0, 1.5], "w2": [-1.5, -1.0, -0.5, 0.0, 1.0]}

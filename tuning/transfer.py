@@ -52,6 +52,7 @@ PROTOCOL = "transfer-v1"
 GRID = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5)  # log10 factors; trial j runs GRID[j - 1]
 FIRST_ROUND = (-1.0, 0.0, 1.0)
 SECOND_ROUND_STEP = 0.5
+RESCALE_TRIALS = len(FIRST_ROUND) + 2  # the second round: one step either side of the first's best
 RESCALE_STREAM = 0x7A5F  # the rescale trials' seed stream, apart from every study's
 FACTOR_FILE = "factor.json"
 LEARNING_RATE_NAMES = ("learning_rate", "lr")
