@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             if stop is not None:
                 return stop
     halton = Path(args.halton_from).resolve() if args.halton_from else root / "halton"
-    result = score_tuners([halton, *(root / t for t in tuners)])
+    result = score_tuners([halton, *(root / t for t in tuners)], workloads=workloads)
     print(format_tuner_scores(result))
     report = {
         "workloads": workloads,

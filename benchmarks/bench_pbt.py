@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                              args.replay_seeds, args.threads, say)  # fmt: skip
             if stop is not None:
                 return stop
-    result = score_tuners([root / "pbt", root / "halton"])
+    result = score_tuners([root / "pbt", root / "halton"], workloads=workloads)
     print(format_tuner_scores(result))
     report = summarize(result, workloads)
     report["wall_sec"] = time.perf_counter() - started

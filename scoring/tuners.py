@@ -66,12 +66,18 @@ class TunerScores:
     notes: list[str] = field(default_factory=list)
 
 
-def score_tuners(paths: str | PathLike[str] | Iterable[str | PathLike[str]], max_tau: float = MAX_TAU) -> TunerScores:
-    """Score every tuner run under the experiment directories ``paths``."""
+def score_tuners(
+    paths: str | PathLike[str] | Iterable[str | PathLike[str]],
+    max_tau: float = MAX_TAU,
+    workloads: Iterable[str] | None = None,
+) -> TunerScores:
+    """Score every tuner run under the experiment directories ``paths``; with ``workloads``, only
+    the runs of those (a comparison over the workloads every tuner ran, when one directory holds more)."""
     from algobench.tuning.lineage import tuning_dirs
 
     if isinstance(paths, str | PathLike):
         paths = [paths]
+    chosen = None if workloads is None else set(workloads)
     notes: list[str] = []
     runs = []
     for path in paths:
@@ -79,7 +85,10 @@ def score_tuners(paths: str | PathLike[str] | Iterable[str | PathLike[str]], max
         if not found:
             raise ScoringError(f"{path}: no tuner runs (expected tuning/<workload>/study_<k>/settings.json)")
         for tuning_dir in found:
-            runs.append(_run_row(tuning_dir, notes))
+            if chosen is None or Path(tuning_dir).parent.name in chosen:
+                runs.append(_run_row(tuning_dir, notes))
+    if not runs:
+        raise ScoringError(f"no tuner runs of {', '.join(sorted(chosen or ()))} under {', '.join(map(str, paths))}")
     table = pd.DataFrame(runs)
     algoperf = _algoperf_times(table, notes)
     table["algoperf"] = [algoperf.get((r.tuner, r.workload, r.study), math.inf) for r in table.itertuples()]

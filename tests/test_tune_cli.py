@@ -139,6 +139,15 @@ def test_replay_export_and_score_of_tuned_experiments(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "tuners (algobench tune score" in printed and "equal_compute" in printed and "adamw_pbt" in printed
 
+    # Only the workloads asked for: a workload no run has is an error naming it, not an empty table.
+    from algobench.scoring.errors import ScoringError
+    from algobench.scoring.tuners import score_tuners
+
+    assert set(score_tuners([pbt, halton], workloads=["digits_mlp"]).runs["workload"]) == {"digits_mlp"}
+    with pytest.raises(ScoringError, match="no tuner runs of mnist1d under"):
+        score_tuners([pbt, halton], workloads=["mnist1d"])
+    assert main(["tune", "score", str(pbt), "--workloads", "mnist1d"]) == 2
+
 
 @pytest.mark.parametrize(
     ("extra", "config", "message"),

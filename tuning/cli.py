@@ -184,6 +184,9 @@ def _score_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("dirs", nargs="+", metavar="EXPERIMENT_DIR")
     parser.add_argument("--out", default=None, metavar="DIR", help="write the tables as CSV here")
+    parser.add_argument(
+        "--workloads", default=None, help="comma-separated: score only these workloads' runs (default: every one found)"
+    )
     parser.set_defaults(func=run_score)
     return parser
 
@@ -563,7 +566,8 @@ def run_export(args: argparse.Namespace) -> int:
 def run_score(args: argparse.Namespace) -> int:
     from algobench.scoring.tuners import format_tuner_scores, score_tuners, write_tuner_scores
 
-    result = score_tuners(args.dirs)
+    workloads = None if args.workloads is None else [w.strip() for w in args.workloads.split(",") if w.strip()]
+    result = score_tuners(args.dirs, workloads=workloads)
     print(format_tuner_scores(result))
     if args.out:
         paths = write_tuner_scores(result, args.out)
