@@ -19,7 +19,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any
@@ -99,8 +99,11 @@ def _submission_dirs(directory: str, depth: int) -> Iterator[str]:
                 yield from _submission_dirs(child, depth + 1)
 
 
-def find_trials(paths: Iterable[str | PathLike[str]], problems: Problems) -> list[TrialDir]:
-    """Every ``trial_<j>`` directory under ``paths``, in a deterministic order."""
+def find_trials(
+    paths: Iterable[str | PathLike[str]], problems: Problems, workloads: Collection[str] | None = None
+) -> list[TrialDir]:
+    """Every ``trial_<j>`` directory under ``paths`` (of ``workloads`` only, when given), in a
+    deterministic order."""
     trials: list[TrialDir] = []
     seen: dict[str, str] = {}
     for raw in paths:
@@ -115,11 +118,13 @@ def find_trials(paths: Iterable[str | PathLike[str]], problems: Problems) -> lis
             first = seen.setdefault(name, sub_dir)
             if first != sub_dir and os.path.basename(first) == os.path.basename(sub_dir) == name:
                 problems.report(f"submission {name!r} is also in {first}; their trials are scored together", sub_dir)
-            trials.extend(_trials_of_submission(name, sub_dir, problems))
+            trials.extend(_trials_of_submission(name, sub_dir, problems, workloads))
     return trials
 
 
-def _trials_of_submission(name: str, sub_dir: str, problems: Problems) -> Iterator[TrialDir]:
+def _trials_of_submission(
+    name: str, sub_dir: str, problems: Problems, workloads: Collection[str] | None = None
+) -> Iterator[TrialDir]:
     for study_name, study_dir in _subdirs(sub_dir):
         study = STUDY_RE.match(study_name)
         if not study:
@@ -129,10 +134,12 @@ def _trials_of_submission(name: str, sub_dir: str, problems: Problems) -> Iterat
             if not match:
                 problems.report("not a <workload>_<jax|pytorch> directory; skipped", workload_dir)
                 continue
+            workload, framework = match.groups()
+            if workloads is not None and workload not in workloads:
+                continue
             for trial_name, trial_dir in _subdirs(workload_dir):
                 trial = TRIAL_RE.match(trial_name)
                 if trial:
-                    workload, framework = match.groups()
                     yield TrialDir(name, int(study.group(1)), workload, framework, int(trial.group(1)), trial_dir)
 
 
@@ -375,10 +382,11 @@ def load_trials(
     protocol: Protocol,
     problems: Problems | None = None,
     default_ruleset: str = "external",
+    workloads: Collection[str] | None = None,
 ) -> TrialSet:
-    """Read every trial under ``paths`` that ``protocol`` can score."""
+    """Read every trial under ``paths`` that ``protocol`` can score (of ``workloads`` only, when given)."""
     problems = problems if problems is not None else Problems()
-    found = find_trials(paths, problems)
+    found = find_trials(paths, problems, workloads)
     summaries = [_read_json(os.path.join(t.path, SUMMARY_FILE), problems) for t in found]
     specs = _resolve_specs(found, summaries, protocol, problems)
 

@@ -219,7 +219,7 @@ def _algoperf_times(table: pd.DataFrame, notes: list[str]) -> dict[tuple[str, st
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ScoringWarning)
         problems = Problems()
-        trial_set = load_trials(paths, protocol, problems)
+        trial_set = load_trials(paths, protocol, problems, workloads=set(table["workload"]))
         result = score_trials(trial_set, protocol, problems=problems)
     for warning in caught:
         message = str(warning.message)

@@ -265,3 +265,21 @@ def test_unknown_protocol_and_reference(tmp_path: Path) -> None:
     with pytest.raises(ScoringError, match="reference submission 'zzz' is not among a"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         score(tmp_path, reference="zzz")
+
+
+def test_reading_only_some_workloads_reads_nothing_of_the_others(tmp_path: Path) -> None:
+    from algobench.scoring.errors import Problems
+    from algobench.scoring.logs import load_trials
+
+    root = experiment(tmp_path / "exp", {"adam": {"digits": [[10, 12]], "mnist1d": [[40, INF]]}})
+    (root / "adam" / "study_0" / "mnist1d_pytorch" / "trial_2" / "summary.json").unlink()  # a problem there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        everything = Problems()
+        load_trials([root], protocol_with(2, studies=1), everything)
+        problems = Problems()
+        trial_set = load_trials([root], protocol_with(2, studies=1), problems, workloads={"digits"})
+    assert any("mnist1d" in message for message in everything.messages)  # the problem is there to find
+    assert set(trial_set.trials["workload"]) == {"digits"} and len(trial_set.trials) == 2
+    assert set(trial_set.evals["trial_id"]) == set(trial_set.trials.index)
+    assert problems.messages == []  # nothing of mnist1d was read
