@@ -33,7 +33,6 @@ They are resumable like every trial: a rerun reuses finished ones and so finds t
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Any
 
 from algobench import layout
 from algobench.errors import AlgobenchError
+from algobench.results import write_json
 from algobench.seeds import derive_seed
 from algobench.trial_spec import TrialSpec
 from algobench.tuning.base import Summary
@@ -175,7 +175,7 @@ def apply_factors(study_specs: Sequence[TrialSpec], choices: Mapping[str, Factor
 
 
 def write_choice(study_spec: TrialSpec, reference: Mapping[str, Any], choice: FactorChoice) -> Path:
-    """``factor.json`` beside the workload's rescale trials (written whole, then renamed)."""
+    """``factor.json`` beside the workload's rescale trials (written atomically, as every results file)."""
     path = rescale_dir(study_spec.experiment_dir, choice.workload) / study_spec.submission_name / FACTOR_FILE
     record = {
         "protocol": PROTOCOL,
@@ -189,10 +189,7 @@ def write_choice(study_spec: TrialSpec, reference: Mapping[str, Any], choice: Fa
             for f, value in choice.candidates.items()
         ],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(path)
+    write_json(path, record)
     return path
 
 
