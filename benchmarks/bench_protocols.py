@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=1)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (the CPU clock counts them all)")
     parser.add_argument("--import-root", default=None)
     parser.add_argument("--out", required=True, help="one experiment directory per protocol goes here")
     parser.add_argument("--no-nice", dest="nice", action="store_false")
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, protocol in itertools.product(paths, PROTOCOLS):
         code = algobench(["submit", str(path), "--ruleset", protocol, "--workloads", args.workloads,
                           "--studies", str(args.studies), "--trials", str(args.trials), "--clock", args.clock,
+                          "--threads", str(args.threads),
                           "--experiment-dir", str(out / protocol), "--quiet", *extra])  # fmt: skip
         if code not in (0, 1):
             return code
