@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=1)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
+    parser.add_argument("--protocols", default=",".join(PROTOCOLS),
+                        help="run only these (one process per protocol can share the machine: each has its own directory)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (the CPU clock counts them all)")
     parser.add_argument("--import-root", default=None)
     parser.add_argument("--out", required=True, help="one experiment directory per protocol goes here")
@@ -48,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out).resolve()
     paths = [_submission_path(name) for name in args.submissions.split(",") if name]
     extra = ["--import-root", args.import_root] if args.import_root else []
-    for path, protocol in itertools.product(paths, PROTOCOLS):
+    protocols = [p for p in args.protocols.split(",") if p]
+    if unknown := sorted(set(protocols) - set(PROTOCOLS)):
+        parser.error(f"--protocols: unknown {unknown}; choose from {list(PROTOCOLS)}")
+    for path, protocol in itertools.product(paths, protocols):
         code = algobench(["submit", str(path), "--ruleset", protocol, "--workloads", args.workloads,
                           "--studies", str(args.studies), "--trials", str(args.trials), "--clock", args.clock,
                           "--threads", str(args.threads),
