@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", type=int, default=1)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--clock", choices=("wall", "cpu"), default="cpu")
-    parser.add_argument("--protocols", default=",".join(PROTOCOLS),
-                        help="run only these (one process per protocol can share the machine: each has its own directory)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (the CPU clock counts them all)")
+    parser.add_argument(
+        "--protocols", default=",".join(PROTOCOLS), help="only these (one process each can run side by side)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per trial (the CPU clock counts all)")
     parser.add_argument("--import-root", default=None)
     parser.add_argument("--out", required=True, help="one experiment directory per protocol goes here")
     parser.add_argument("--no-nice", dest="nice", action="store_false")
