@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-root", default=None)
     parser.add_argument("--out", required=True, help="one experiment directory per protocol goes here")
     parser.add_argument("--no-nice", dest="nice", action="store_false")
+    parser.add_argument("--report-only", action="store_true", help="score what has run; run nothing")
     args = parser.parse_args(argv)
     if args.nice:
         os.nice(10)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     protocols = [p for p in args.protocols.split(",") if p]
     if unknown := sorted(set(protocols) - set(PROTOCOLS)):
         parser.error(f"--protocols: unknown {unknown}; choose from {list(PROTOCOLS)}")
-    for path, protocol in itertools.product(paths, protocols):
+    for path, protocol in itertools.product(paths, [] if args.report_only else protocols):
         code = algobench(["submit", str(path), "--ruleset", protocol, "--workloads", args.workloads,
                           "--studies", str(args.studies), "--trials", str(args.trials), "--clock", args.clock,
                           "--threads", str(args.threads),
@@ -63,9 +64,54 @@ def main(argv: list[str] | None = None) -> int:
             return code
     report = agreement([out / protocol for protocol in PROTOCOLS], "external")
     report["transfer_factors"] = factors(out / "transfer")
-    print(json.dumps(report, indent=1))
+    report["intervals"] = {protocol: intervals(out / protocol) for protocol in PROTOCOLS}
     (out / "protocols.json").write_text(json.dumps(report, indent=1))
+    print(side_by_side(report))
     return 0
+
+
+def intervals(experiment: Path) -> dict[str, dict[str, list[float]]]:
+    """{submission: {"score" or "time/<workload>": [point, low, high]}}: ``algobench score``'s
+    numbers with its bootstrap intervals over studies (its defaults: 1000 resamples, 95 %, seed 0)."""
+    import warnings
+
+    from algobench.scoring.intervals import bootstrap
+    from algobench.scoring.pipeline import score
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer studies than the protocol's: said in the README
+        result = score(experiment)
+    bounds = bootstrap(result)
+    (score_low, score_high), (time_low, time_high) = bounds.scores, bounds.times
+    table: dict[str, dict[str, list[float]]] = {}
+    for name in result.scores.index:
+        row = table.setdefault(name, {"score": [result.scores.at[name, "score"], score_low[name], score_high[name]]})
+        for workload in result.times.columns:
+            point = result.times.at[name, workload]
+            row[f"time/{workload}"] = [point, time_low.at[name, workload], time_high.at[name, workload]]
+    return {name: {k: [float(v) for v in values] for k, values in row.items()} for name, row in table.items()}
+
+
+def side_by_side(report: dict) -> str:
+    """A markdown table: per submission, each protocol's score and times with their intervals."""
+    columns = sorted({key for rows in report["intervals"].values() for row in rows.values() for key in row})
+    names = sorted({name for rows in report["intervals"].values() for name in rows})
+    header = ["submission", *(f"{p} {c}" for p in PROTOCOLS for c in columns), "transfer factors"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in names:
+        cells = [name]
+        for protocol in PROTOCOLS:
+            row = report["intervals"][protocol].get(name, {})
+            cells += [_interval(row[c]) if c in row else "not run" for c in columns]
+        found = report["transfer_factors"].get(name, {})
+        cells.append(", ".join(f"{w} x{f:.3g}" for w, f in sorted(found.items())) or "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _interval(values: list[float]) -> str:
+    point, low, high = values
+    return f"{point:.3g} [{low:.3g}, {high:.3g}]"
 
 
 def factors(experiment: Path) -> dict[str, dict[str, float]]:
