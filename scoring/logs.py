@@ -345,21 +345,17 @@ def _resolve_specs(
 # The whole experiment
 
 
-def _ruleset(summary: dict | None, flags: dict | None, default: str) -> str:
-    for source, key in ((summary, "ruleset"), (flags, "tuning_ruleset")):
+def _ruleset(summary: dict | None, flags: dict | None, started: dict | None, default: str) -> str:
+    for source, key in ((summary, "ruleset"), (flags, "tuning_ruleset"), ((started or {}).get("spec"), "ruleset")):
         if source and source.get(key) in RULESETS:
             return source[key]
     return default
 
 
-def _clock(summary: dict[str, Any], trial_path: str, problems: Problems) -> str:
+def _clock(summary: dict[str, Any], started: dict | None) -> str:
     """The clock the trial ran on: its summary's; for an unfinished trial (no summary yet) the one
     ``meta_data.json`` recorded at its start; else the wall clock (AlgoPerf's logs)."""
-    if summary.get("clock"):
-        return str(summary["clock"])
-    meta_path = os.path.join(trial_path, META_FILE)
-    meta = _read_json(meta_path, problems) if os.path.exists(meta_path) else None
-    return str((meta or {}).get("clock") or DEFAULT_CLOCK)
+    return str(summary.get("clock") or (started or {}).get("clock") or DEFAULT_CLOCK)
 
 
 def _trial_budget(spec: WorkloadSpec, protocol: Protocol, ruleset: str) -> float:
@@ -404,8 +400,11 @@ def load_trials(
             ignored.setdefault(trial.workload, os.path.dirname(trial.path))
             if not _reported_variant(spec, protocol):
                 continue
-        flags = None if summary is not None else _read_json(os.path.join(trial.path, ALGOPERF_FLAGS_FILE), problems)
-        ruleset = _ruleset(summary, flags, default_ruleset)
+        flags = started = None
+        if summary is None:
+            flags = _read_json(os.path.join(trial.path, ALGOPERF_FLAGS_FILE), problems)
+            started = _read_json(os.path.join(trial.path, META_FILE), problems)  # written at its start
+        ruleset = _ruleset(summary, flags, started, default_ruleset)
         log_path = os.path.join(trial.path, EVAL_FILE)
         log = read_eval_log(log_path, spec.column, problems)
         has_log = log is not None
@@ -435,7 +434,7 @@ def load_trials(
                 "framework": trial.framework,
                 "path": trial.path,
                 "ruleset": ruleset,
-                "clock": _clock(summary, trial.path, problems),
+                "clock": _clock(summary, started),
                 "metric": spec.column,
                 "direction": spec.direction,
                 "target": spec.validation_target,

@@ -147,11 +147,12 @@ def test_scoring_refuses_to_mix_clocks_and_names_the_trials(tmp_path, write_subm
 
 
 @pytest.mark.filterwarnings("ignore::algobench.scoring.errors.ScoringWarning")  # one study, an unfinished trial
-def test_an_unfinished_trial_keeps_the_clock_its_metadata_recorded(tmp_path, write_submission):
-    """A trial still running has no summary yet; scoring a sweep in progress takes its clock from
-    ``meta_data.json`` instead of calling it a wall-clock trial and refusing the mix."""
+def test_an_unfinished_trial_keeps_the_clock_and_ruleset_its_metadata_recorded(tmp_path, write_submission):
+    """A trial still running has no summary yet; scoring a sweep in progress takes its clock and
+    ruleset from ``meta_data.json`` instead of calling it a wall-clock, external-tuning trial and
+    reporting a mix."""
     path = submission_file(write_submission, "burn", 0.001)
-    finished = spec_for(tmp_path, path, "cpu", "sub")
+    finished = replace(spec_for(tmp_path, path, "cpu", "sub"), ruleset="transfer")
     running = replace(finished, trial=2)
     run_trial(finished)
     run_trial(running)
@@ -159,6 +160,8 @@ def test_an_unfinished_trial_keeps_the_clock_its_metadata_recorded(tmp_path, wri
     result = score(tmp_path / "exp", "algobench-v1")
     assert result.clock == "cpu"
     assert sorted(result.trials["clock"]) == ["cpu", "cpu"]
+    assert sorted(result.trials["ruleset"]) == ["transfer", "transfer"]
+    assert not [p for p in result.problems if "different rulesets" in p]
 
 
 def test_submit_and_tune_take_the_clock_option(tmp_path):
