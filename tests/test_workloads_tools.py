@@ -278,6 +278,18 @@ def test_workloads_subcommand_lists_every_workload(capsys: pytest.CaptureFixture
         assert name in out
     assert "provisional" in out
     assert "sizes" not in out
+    # Each target says how many seeds of the winner set it and how many fresh seeds reached it.
+    provenance = load_targets("image_cnn").provenance
+    fresh = provenance["fresh_seed_check"]
+    assert _listed(out, "image_cnn").endswith(
+        f"({provenance['winner']}, {len(provenance['seeds_best'])} seeds, "
+        f"{fresh['reached']} of {fresh['seeds']} fresh seeds reach it)"
+    )
+    assert _listed(out, "image_cnn_silu").endswith(f"({provenance['winner']}, 5 seeds)")  # no fresh-seed check
+
+
+def _listed(out: str, name: str) -> str:
+    return next(line for line in out.splitlines() if line.split() and line.split()[0] == name)
 
 
 def test_workloads_subcommand_shows_sizes_on_request(capsys: pytest.CaptureFixture[str]) -> None:

@@ -184,8 +184,13 @@ def describe(name: str) -> dict[str, Any]:
     origin = provenance.get("method", "unknown")
     if provenance.get("date"):
         origin += f" {provenance['date']}"
-    if provenance.get("winner"):
-        origin += f" ({provenance['winner']})"
+    details = [provenance["winner"]] if provenance.get("winner") else []
+    if provenance.get("seeds_best"):
+        details.append(f"{len(provenance['seeds_best'])} seeds")
+    if fresh := provenance.get("fresh_seed_check"):
+        details.append(f"{fresh['reached']} of {fresh['seeds']} fresh seeds reach it")
+    if details:
+        origin += f" ({', '.join(details)})"
     return {
         "workload": info.name,
         "base": info.base_name,
@@ -195,7 +200,7 @@ def describe(name: str) -> dict[str, Any]:
         "validation_target": targets.validation_target_value,
         "test_target": targets.test_target_value,
         "budget_sec": targets.max_allowed_runtime_sec,
-        "targets_from": origin,  # method, date and the winning optimizer
+        "targets_from": origin,  # method, date, the winning optimizer, its seeds and the fresh-seed check
     }
 
 
