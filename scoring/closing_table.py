@@ -40,6 +40,8 @@ class WorkloadResult:
     trials: int
     failed: int  # failed, timed out or invalid: never counted
     invalid: int = 0  # of which invalid (the runner could not trust the trial's clock or results)
+    studies: int = 1
+    studies_reached: int = 0  # studies with a counted trial that reached the target
 
 
 def _time(summary: dict[str, Any]) -> float:
@@ -91,6 +93,8 @@ def summarize_workloads(summaries: Sequence[dict[str, Any]]) -> list[WorkloadRes
                 trials=len(rows),
                 failed=len(rows) - len(counted),
                 invalid=sum(TrialStatus.parse(r.get("status")) is TrialStatus.INVALID for r in rows),
+                studies=len({r["study"] for r in rows}),
+                studies_reached=len({r["study"] for r in reached}),
             )
         )
     return results
@@ -103,6 +107,8 @@ def format_table(results: Sequence[WorkloadResult], experiment_dir: str | Path) 
     for r in results:
         if math.isfinite(r.time_to_target):
             ttt = f"{r.time_to_target:.1f} s"
+        elif r.studies_reached:  # the best metric is past the target: say why it does not count
+            ttt = f"median not reached ({r.studies_reached} of {r.studies} studies did)"
         else:
             best = "none" if r.best_metric is None else f"{r.best_metric:.4f}"
             ttt = f"not reached (best {best}, target {r.target:.4f})"

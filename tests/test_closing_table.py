@@ -64,9 +64,9 @@ SUMMARIES = [
 
 def test_aggregation_is_contract_5() -> None:
     assert summarize_workloads(SUMMARIES) == [
-        WorkloadResult("digits", 20.0, 0.95, 0.9, "max", 90, trials=9, failed=2, invalid=0),
-        WorkloadResult("mnist1d", math.inf, 0.81, 0.8, "max", 400, trials=6, failed=1, invalid=0),
-        WorkloadResult("lm", 3.5, 3.3, 3.5, "min", 30, trials=4, failed=1, invalid=1),
+        WorkloadResult("digits", 20.0, 0.95, 0.9, "max", 90, trials=9, failed=2, studies=3, studies_reached=2),
+        WorkloadResult("mnist1d", math.inf, 0.81, 0.8, "max", 400, trials=6, failed=1, studies=2, studies_reached=1),
+        WorkloadResult("lm", 3.5, 3.3, 3.5, "min", 30, trials=4, failed=1, invalid=1, studies=2, studies_reached=2),
     ]
 
 
@@ -76,7 +76,7 @@ def test_text_format(tmp_path: Path) -> None:
         "workload                 time to target                           steps  trials  failed",
         "---------------------------------------------------------------------------------------",
         "digits                   20.0 s                                      90       9       2",
-        "mnist1d                  not reached (best 0.8100, target 0.8000)     400       6       1",
+        "mnist1d                  median not reached (1 of 2 studies did)     400       6       1",
         "lm                       3.5 s                                       30       4       1",
         "failed includes invalid trials (clock or results not trusted; never scored): lm 1",
         f"results: {tmp_path.resolve()}",
@@ -93,6 +93,7 @@ def test_only_failures_and_an_even_number_of_studies() -> None:
         2,
         2,
     )
+    assert (result.studies, result.studies_reached) == (2, 0)
     assert math.isnan(result.target)  # a failure record carries no target
     assert format_table([result], "/x").split("\n")[2] == (
         "w                        not reached (best none, target nan)          -       2       2"
