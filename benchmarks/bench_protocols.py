@@ -81,15 +81,16 @@ def intervals(experiment: Path) -> dict[str, dict[str, list[float]]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fewer studies than the protocol's: said in the README
         result = score(experiment)
-    bounds = bootstrap(result)
-    (score_low, score_high), (time_low, time_high) = bounds.scores, bounds.times
+    spread = bootstrap(result)
+    (score_low, score_high), (time_low, time_high) = spread.scores, spread.times
     table: dict[str, dict[str, list[float]]] = {}
     for name in result.scores.index:
-        row = table.setdefault(name, {"score": [result.scores.at[name, "score"], score_low[name], score_high[name]]})
+        row = {"score": [result.scores.at[name, "score"], score_low[name], score_high[name]]}
         for workload in result.times.columns:
-            point = result.times.at[name, workload]
-            row[f"time/{workload}"] = [point, time_low.at[name, workload], time_high.at[name, workload]]
-    return {name: {k: [float(v) for v in values] for k, values in row.items()} for name, row in table.items()}
+            bounds = (time_low.at[name, workload], time_high.at[name, workload])
+            row[f"time/{workload}"] = [result.times.at[name, workload], *bounds]
+        table[name] = {key: [float(v) for v in values] for key, values in row.items()}
+    return table
 
 
 def side_by_side(report: dict) -> str:
