@@ -54,6 +54,10 @@ LOG_FOLDER = ".submitit"  # under the experiment directory: sbatch scripts, pick
 UNKNOWN_GRACE_SEC = 180.0
 STUCK_STATES = ("UNKNOWN", "PREEMPTED")
 MAX_POLL_SEC = 10.0  # sacct is asked at most this seldom while jobs run (backing off from poll_sec)
+# An end that sacct reports while the trial has written no summary is believed only when a second
+# look this much later agrees: a job being requeued (preempted, timed out) may look ended between
+# its two attempts.
+END_CONFIRM_SEC = 5.0
 
 
 def fair_local_parallelism(requested: int, cpus: int, cores: int) -> int:
@@ -183,6 +187,7 @@ class SubmititExecutor(Executor):
         self._deadline = None if wait_timeout_sec is None else time.monotonic() + wait_timeout_sec
         self._submitit: submitit.AutoExecutor | None = None
         self._accounting = SlurmInfoWatcher() if cluster == "slurm" else None  # sacct, for this executor's jobs
+        self._ends_seen: dict[str, float] = {}  # job id -> when sacct first said it ended, no summary yet
         self._followed: list[_Followed] = []
         self._wake = threading.Condition()
         self._watcher: threading.Thread | None = None
@@ -343,9 +348,14 @@ class SubmititExecutor(Executor):
         ended = []
         for item in followed:
             job_id = str(item.job.job_id)
-            if item.job.paths.result_pickle.exists() or self._accounting.is_done(job_id, mode="cache"):
+            if item.job.paths.result_pickle.exists():
                 ended.append((item, None))
                 continue
+            if self._accounting.is_done(job_id, mode="cache"):
+                if self._end_confirmed(item):
+                    ended.append((item, None))
+                continue
+            self._ends_seen.pop(job_id, None)
             state = base_state(self._accounting.get_state(job_id, mode="cache"))
             if state in STUCK_STATES and time.time() - item.submitted > self.unknown_grace_sec:
                 cause = (
@@ -354,6 +364,14 @@ class SubmititExecutor(Executor):
                 )
                 ended.append((item, cause))
         return ended
+
+    def _end_confirmed(self, item: _Followed) -> bool:
+        """Whether the end sacct reports is final: at once if the trial wrote its summary, else
+        when sacct still says so ``END_CONFIRM_SEC`` after it first did."""
+        if read_summary(item.spec.trial_dir()) is not None:
+            return True
+        first = self._ends_seen.setdefault(str(item.job.job_id), time.monotonic())
+        return time.monotonic() - first >= END_CONFIRM_SEC
 
     def _resolve(self, item: _Followed, lost_cause: str | None) -> None:
         try:

@@ -24,7 +24,14 @@ from algobench.executors.base import Summary
 from algobench.layout import SUMMARY_FILE, TrialStatus
 from algobench.results import read_summary
 from algobench.slurm.causes import base_state, is_active
-from algobench.slurm.executor import LOG_FOLDER, STUCK_STATES, UNKNOWN_GRACE_SEC, SubmititExecutor, settle
+from algobench.slurm.executor import (
+    END_CONFIRM_SEC,
+    LOG_FOLDER,
+    STUCK_STATES,
+    UNKNOWN_GRACE_SEC,
+    SubmititExecutor,
+    settle,
+)
 from algobench.slurm.profiles import ClusterProfile
 from algobench.slurm.reachable import check_cluster
 from algobench.slurm.records import job_states, read_record, recorded_slurm_job
@@ -110,7 +117,8 @@ def triage(
     A recorded job that ended without its trial's summary (cancelled, killed while nothing
     watched it) gets one now, naming the cause; a job that sacct has not known about for
     ``grace_sec`` is lost and its trial submitted again. With ``retry_failed`` a failed or
-    timed-out trial is submitted again (its summary is removed). Asks sacct once, for all.
+    timed-out trial is submitted again (its summary is removed). Asks sacct once, for all, and
+    once more, ``END_CONFIRM_SEC`` later, about the jobs it said had ended.
     """
     askable = shutil.which("sacct") is not None  # without sacct here, no recorded job can be asked about
     recorded = {}
@@ -120,6 +128,10 @@ def triage(
         if job is not None:
             recorded[trial_dir] = (job, (read_record(trial_dir) or {}).get("submitted", 0.0))
     states = job_states(str(job.job_id) for job, _ in recorded.values()) if recorded else {}
+    ended = [job_id for job_id, state in states.items() if not is_active(state)]
+    if ended:  # a job between two attempts (requeued) may look ended: ask again before recording an end
+        time.sleep(END_CONFIRM_SEC)
+        states.update(job_states(ended))
     attached, new = [], []
     for item in launched:
         trial_dir = item.spec.trial_dir()
