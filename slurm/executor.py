@@ -370,8 +370,12 @@ class SubmititExecutor(Executor):
         when sacct still says so ``END_CONFIRM_SEC`` after it first did."""
         if read_summary(item.spec.trial_dir()) is not None:
             return True
-        first = self._ends_seen.setdefault(str(item.job.job_id), time.monotonic())
-        return time.monotonic() - first >= END_CONFIRM_SEC
+        job_id = str(item.job.job_id)
+        first = self._ends_seen.setdefault(job_id, time.monotonic())
+        if time.monotonic() - first < END_CONFIRM_SEC:
+            return False
+        del self._ends_seen[job_id]  # settled: nothing left to confirm
+        return True
 
     def _resolve(self, item: _Followed, lost_cause: str | None) -> None:
         try:

@@ -39,7 +39,7 @@ from tests.conftest import REPO, SUBMISSIONS
 ADAMW = SUBMISSIONS / "adamw" / "submission.py"
 # Small jobs: the test cluster is one node with two cores, shared.
 PROFILE = ClusterProfile(time_min=10, mem_gb=2, cpus=1, array_parallelism=2)
-# A trial that ends by itself in a second, short of digits_mlp's target (its median seed
+# A trial that ends by itself in a second, short of digits_mlp's target (the target's own winner
 # reaches it after 550-3,400 steps): the jobs' mechanics, not the target, are under test.
 SHORT_RUN_STEPS = 300
 
@@ -371,6 +371,7 @@ def test_a_followed_job_ends_only_when_sacct_says_so_twice(tmp_path, monkeypatch
     assert executor._ended(followed) == []  # a new first sighting
     time.sleep(0.25)
     assert executor._ended(followed) == [(followed[0], None)]
+    assert executor._ends_seen == {}  # nothing kept for a job that has ended
 
 
 # --- on a real cluster ------------------------------------------------------------------------
